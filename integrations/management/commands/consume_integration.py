@@ -1,0 +1,59 @@
+import logging
+import signal
+import threading
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError
+
+from integrations.consumer import Consumer
+
+logger = logging.getLogger(__name__)
+
+
+def positive_int(value):
+    number = int(value)
+    if number < 1:
+        raise ValueError(value)
+    return number
+
+
+class Command(BaseCommand):
+    help = "Consume one integration's SQS queue and deliver events to its third party."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", help="Integration name, a key of INTEGRATIONS['HANDLERS'].")
+        parser.add_argument(
+            "--once", action="store_true",
+            help="Handle what the queue holds now, then exit.",
+        )
+        parser.add_argument(
+            "--concurrency", type=positive_int, default=None,
+            help="Handler calls in flight at once (default: INTEGRATIONS['CONCURRENCY']).",
+        )
+        parser.add_argument(
+            "--consumer-id", default=None,
+            help="Name recorded on delivery leases (default: name@host:pid:random).",
+        )
+
+    def handle(self, *args, name, once, concurrency, consumer_id, **options):
+        try:
+            consumer = Consumer(name, consumer_id=consumer_id, concurrency=concurrency)
+        except ImproperlyConfigured as error:
+            raise CommandError(str(error)) from error
+
+        stop = threading.Event()
+
+        def request_stop(signum, frame):
+            logger.info("stop requested by signal %s", signum,
+                        extra={"consumer": consumer.consumer_id})
+            stop.set()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        logger.info("consumer started", extra={"consumer": consumer.consumer_id,
+                                               "integration": name})
+        try:
+            consumer.run(stop, once=once)
+        finally:
+            consumer.close()
+            logger.info("consumer stopped", extra={"consumer": consumer.consumer_id})

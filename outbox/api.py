@@ -1,0 +1,91 @@
+"""Public API for recording events in the outbox."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connections, router, transaction
+
+from outbox import conf, signals
+from outbox.exceptions import EventRecordError, TransactionRequiredError
+from outbox.models import OutboxEvent
+from outbox.tracing import current_traceparent
+
+logger = logging.getLogger(__name__)
+
+EVENT_TYPE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$")
+
+
+def record_event(
+    event_type: str,
+    data: dict[str, Any] | None = None,
+    *,
+    subject: str | int = "",
+    source: str | None = None,
+) -> OutboxEvent:
+    """Write an event to the outbox in the caller's database transaction.
+
+    The event is published only if that transaction commits. Called in
+    autocommit mode (no ``transaction.atomic`` block open), the row is
+    committed at once, as the change it describes was; set
+    ``OUTBOX["REQUIRE_TRANSACTION"] = True`` to raise instead.
+    """
+    if not isinstance(event_type, str) or not EVENT_TYPE_PATTERN.match(event_type):
+        raise EventRecordError(
+            f"invalid event type {event_type!r}: use 1 to 200 letters, digits "
+            "and . _ : / - starting with a letter or digit, e.g. 'user.signed_up'"
+        )
+    subject = str(subject)
+    if len(subject) > 200:
+        raise EventRecordError(
+            f"subject of {event_type!r} is {len(subject)} characters long; "
+            "the maximum is 200"
+        )
+    data = _normalise_data(event_type, data)
+
+    database = router.db_for_write(OutboxEvent)
+    if not transaction.get_connection(database).in_atomic_block:
+        if conf.get("REQUIRE_TRANSACTION"):
+            raise TransactionRequiredError(
+                f"event {event_type!r} recorded outside a transaction; wrap the "
+                "change and record_event() in transaction.atomic()"
+            )
+        logger.debug("recording event in autocommit mode", extra={"type": event_type})
+
+    event = OutboxEvent.objects.using(database).create(
+        type=event_type,
+        source=source or conf.get("SOURCE"),
+        subject=subject,
+        data=data,
+        trace_parent=current_traceparent(),
+    )
+    if conf.get("NOTIFY"):
+        _notify_relays(database)
+    signals.event_recorded.send(sender=OutboxEvent, event=event)
+    return event
+
+
+def _normalise_data(event_type: str, data: Any) -> Any:
+    """Round-trip data through JSON so what is stored is what is sent."""
+    if data is None:
+        return {}
+    try:
+        return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+    except (TypeError, ValueError) as error:
+        raise EventRecordError(
+            f"data of event {event_type!r} is not JSON-serialisable: {error}; "
+            "pass dicts, lists, strings, numbers, booleans, dates or UUIDs"
+        ) from error
+
+
+def _notify_relays(database: str) -> None:
+    """Wake listening relays. PostgreSQL delivers NOTIFY only on commit."""
+    connection = connections[database]
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_notify(%s, '')", [conf.get("NOTIFY_CHANNEL")])

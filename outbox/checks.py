@@ -1,0 +1,53 @@
+"""System checks that report bad outbox configuration at start-up."""
+
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+from outbox import conf
+
+NUMERIC_SETTINGS = (
+    "BATCH_SIZE", "POLL_INTERVAL", "LEASE_SECONDS", "MAX_ATTEMPTS", "BACKOFF_BASE",
+    "BACKOFF_MAX", "OUTAGE_BACKOFF_MAX", "PUBLISH_CONCURRENCY", "MAX_MESSAGE_BYTES",
+)
+
+
+@checks.register()
+def check_outbox_settings(app_configs, **kwargs):
+    errors = []
+    try:
+        unknown = conf.unknown_keys()
+    except ImproperlyConfigured as error:
+        return [checks.Error(str(error), id="outbox.E001")]
+    for key in unknown:
+        errors.append(
+            checks.Warning(
+                f"OUTBOX[{key!r}] is not a known setting and is ignored.",
+                hint=f"Known settings: {', '.join(sorted(conf.DEFAULTS))}.",
+                id="outbox.W001",
+            )
+        )
+    for key in NUMERIC_SETTINGS:
+        try:
+            conf.get_positive_number(key)
+        except ImproperlyConfigured as error:
+            errors.append(checks.Error(str(error), id="outbox.E002"))
+    if not (conf.get("TOPIC_ARN") or conf.get("TOPIC_NAME")):
+        errors.append(
+            checks.Error(
+                "No SNS topic is configured.",
+                hint="Set OUTBOX['TOPIC_NAME'] (created by setup_fanout) or "
+                "OUTBOX['TOPIC_ARN'] (an existing topic).",
+                id="outbox.E003",
+            )
+        )
+    max_bytes = conf.get("MAX_MESSAGE_BYTES")
+    if isinstance(max_bytes, int) and max_bytes > conf.MAX_SNS_MESSAGE_BYTES:
+        errors.append(
+            checks.Error(
+                f"OUTBOX['MAX_MESSAGE_BYTES'] = {max_bytes} exceeds the SNS maximum "
+                f"of {conf.MAX_SNS_MESSAGE_BYTES} bytes.",
+                hint="Use 262144 (the default) or at most 1048576.",
+                id="outbox.E004",
+            )
+        )
+    return errors

@@ -1,0 +1,119 @@
+"""Whole-batch SQL for the relay: one statement per claim and per write-back.
+
+PostgreSQL gets hand-written statements (``UPDATE ... RETURNING`` over a
+``SKIP LOCKED`` subquery, ``unnest`` for per-row values). Other databases
+use portable ORM updates, one per row, inside one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from django.db import connections, transaction
+
+from outbox.models import OutboxEvent
+
+TABLE = OutboxEvent._meta.db_table
+CLAIMED_COLUMNS = (
+    "id", "type", "source", "subject", "data", "created_at", "trace_parent",
+    "attempts", "payload_key",
+)
+
+_FIFO_CONDITION = f"""
+    AND NOT EXISTS (
+        SELECT 1 FROM {TABLE} AS older
+        WHERE older.subject = candidate.subject
+          AND older.status = 'pending'
+          AND older.created_at < candidate.created_at
+    )
+"""
+
+_CLAIM_SQL = """
+WITH claimable AS (
+    SELECT candidate.id FROM {table} AS candidate
+    WHERE candidate.status = 'pending'
+      AND candidate.next_attempt_at <= %(now)s
+      AND (candidate.claimed_until IS NULL OR candidate.claimed_until < %(now)s)
+      {fifo}
+    ORDER BY candidate.created_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE {table} AS event
+SET claimed_by = %(relay)s, claim_token = %(token)s, claimed_until = %(until)s
+FROM claimable
+WHERE event.id = claimable.id
+RETURNING {columns}
+"""
+
+
+def claim_postgresql(connection, relay_id, token, now, lease_until, limit, fifo):
+    """Lease up to ``limit`` events in one statement and return them."""
+    query = _CLAIM_SQL.format(
+        table=TABLE,
+        fifo=_FIFO_CONDITION if fifo else "",
+        columns=", ".join(f"event.{column}" for column in CLAIMED_COLUMNS),
+    )
+    parameters = {
+        "now": now, "limit": limit, "relay": relay_id, "token": token, "until": lease_until,
+    }
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.execute(query, parameters)
+        rows = cursor.fetchall()
+    events = []
+    for row in rows:
+        values = dict(zip(CLAIMED_COLUMNS, row))
+        if isinstance(values["data"], str):
+            values["data"] = json.loads(values["data"])
+        events.append(OutboxEvent(claim_token=token, **values))
+    events.sort(key=lambda event: event.created_at)
+    return events
+
+
+def mark_published(database, token, now, published, payload_keys) -> int:
+    """Record (event id, SNS message id) pairs as published; return rows written.
+
+    Rows whose claim token changed belong to another relay now and are left
+    untouched.
+    """
+    connection = connections[database]
+    if connection.vendor == "postgresql":
+        ids = [uuid.UUID(event_id) for event_id, _ in published]
+        message_ids = [message_id for _, message_id in published]
+        keys = [payload_keys.get(event_id, "") for event_id, _ in published]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                UPDATE {TABLE} AS event
+                SET status = 'published', published_at = %s, sns_message_id = v.message_id,
+                    payload_key = v.payload_key, claimed_until = NULL, last_error = ''
+                FROM unnest(%s::uuid[], %s::text[], %s::text[])
+                    AS v(id, message_id, payload_key)
+                WHERE event.id = v.id AND event.claim_token = %s
+                """,
+                [now, ids, message_ids, keys, token],
+            )
+            return cursor.rowcount
+
+    written = 0
+    with transaction.atomic(using=database):
+        for event_id, message_id in published:
+            written += OutboxEvent.objects.using(database).filter(
+                id=event_id, claim_token=token
+            ).update(
+                status=OutboxEvent.Status.PUBLISHED,
+                published_at=now,
+                sns_message_id=message_id,
+                payload_key=payload_keys.get(event_id, ""),
+                claimed_until=None,
+                last_error="",
+            )
+    return written
+
+
+def release(database, token, event_ids, error: str) -> int:
+    """Give rows back without charging an attempt (the broker was down)."""
+    return OutboxEvent.objects.using(database).filter(
+        id__in=event_ids, claim_token=token
+    ).update(claimed_until=None, last_error=error[:4000])

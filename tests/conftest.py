@@ -1,0 +1,160 @@
+"""Shared fixtures: a moto server over HTTP, fake third parties, PostgreSQL.
+
+Each test that touches AWS gets its own topic and queue names on one
+session-wide moto server, so tests never see each other's messages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+
+import pytest
+from django.db import connection
+
+from integrations import fanout as fanout_module
+from outbox import aws
+
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "postgres: needs PostgreSQL (DATABASE_URL); skipped on SQLite"
+    )
+    config.addinivalue_line("markers", "slow: starts several processes or many events")
+
+
+@pytest.fixture
+def postgres(db):
+    """Skip on SQLite, or fail when REQUIRE_POSTGRES=1 (as in CI)."""
+    if connection.vendor != "postgresql":
+        message = "needs PostgreSQL: set DATABASE_URL=postgres://..."
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"REQUIRE_POSTGRES=1 but the database is {connection.vendor}; {message}")
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_settings(settings, moto_server, tmp_path):
+    """Point the outbox at moto with names unique to this test."""
+    suffix = uuid.uuid4().hex[:8]
+    settings.OUTBOX = {
+        **settings.OUTBOX,
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_REGION": "us-east-1",
+        "TOPIC_NAME": f"events-{suffix}",
+        "TOPIC_ARN": None,
+    }
+    settings.INTEGRATIONS = {**settings.INTEGRATIONS, "QUEUE_PREFIX": f"t{suffix}-"}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "outbox_payloads": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "payloads")},
+        },
+    }
+    aws.reset_clients()
+    fanout_module.forget_queue_urls()
+    yield settings
+    aws.reset_clients()
+    fanout_module.forget_queue_urls()
+
+
+@pytest.fixture
+def fanout(aws_settings):
+    """Create the topic, queues and subscriptions; return the applied plan."""
+    return fanout_module.apply(fanout_module.build_plan())
+
+
+MAILCHIMP_MEMBER_PATH = re.compile(r"^/mailchimp/3\.0/lists/list-1/members/[0-9a-f]{32}$")
+
+
+class ThirdParties:
+    """Local HTTP servers standing in for Heap, Mailchimp and Slack."""
+
+    def __init__(self, httpserver):
+        self.server = httpserver
+        self.base_url = httpserver.url_for("").rstrip("/")
+        self.respond_ok()
+
+    def respond_ok(self):
+        self.server.clear_all_handlers()
+        self.server.expect_request("/api/track", method="POST").respond_with_json({})
+        self.server.expect_request(MAILCHIMP_MEMBER_PATH, method="PUT").respond_with_json({})
+        self.server.expect_request("/slack/hook", method="POST").respond_with_data("ok")
+
+    def requests_to(self, path_prefix: str):
+        return [request for request, _ in self.server.log if request.path.startswith(path_prefix)]
+
+    @property
+    def heap(self):
+        return self.requests_to("/api/track")
+
+    @property
+    def mailchimp(self):
+        return self.requests_to("/mailchimp/")
+
+    @property
+    def slack(self):
+        return self.requests_to("/slack/")
+
+    def handler_settings(self) -> dict:
+        base = self.base_url
+        return {
+            "heap": {
+                "CLASS": "integrations.handlers.heap.HeapHandler",
+                "OPTIONS": {"APP_ID": "app-1", "BASE_URL": base, "TIMEOUT": 5},
+            },
+            "mailchimp": {
+                "CLASS": "integrations.handlers.mailchimp.MailchimpHandler",
+                "OPTIONS": {
+                    "API_KEY": "key-us1", "LIST_ID": "list-1",
+                    "BASE_URL": f"{base}/mailchimp", "TIMEOUT": 5,
+                },
+            },
+            "slack": {
+                "CLASS": "integrations.handlers.slack.SlackHandler",
+                "OPTIONS": {"WEBHOOK_URL": f"{base}/slack/hook", "TIMEOUT": 5},
+            },
+        }
+
+    def environment(self) -> dict[str, str]:
+        """Environment variables that point a manage.py process at these servers."""
+        return {
+            "HEAP_APP_ID": "app-1",
+            "HEAP_BASE_URL": self.base_url,
+            "MAILCHIMP_API_KEY": "key-us1",
+            "MAILCHIMP_LIST_ID": "list-1",
+            "MAILCHIMP_BASE_URL": f"{self.base_url}/mailchimp",
+            "SLACK_WEBHOOK_URL": f"{self.base_url}/slack/hook",
+        }
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address():
+    return ("127.0.0.1", 0)
+
+
+@pytest.fixture
+def third_parties(settings, httpserver):
+    """Configure the three handlers for HTTP against a local server."""
+    parties = ThirdParties(httpserver)
+    settings.INTEGRATIONS = {**settings.INTEGRATIONS, "HANDLERS": parties.handler_settings()}
+    return parties
