@@ -30,6 +30,7 @@ from outbox import aws, claimcheck
 from outbox import conf as outbox_conf
 from outbox.exceptions import InvalidMessageError
 from outbox.messages import to_received_event, unwrap_body, validate_cloudevent
+from outbox.threads import shutdown_closing_connections
 from outbox.tracing import restored_context
 
 logger = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ class Consumer:
 
     def close(self):
         self.heartbeat.close()
-        self.executor.shutdown(wait=True)
+        shutdown_closing_connections(self.executor, self.concurrency)
         self.handler.close()
 
     # Receiving ------------------------------------------------------------
