@@ -34,6 +34,9 @@ DEFAULTS: dict[str, Any] = {
     "OUTAGE_BACKOFF_MAX": 60.0,  # seconds, cap of the relay's pause in an outage
     "PUBLISH_CONCURRENCY": 4,  # PublishBatch calls in flight at once
     "PUBLISHER": "outbox.publishers.SNSPublisher",
+    # Relay processes expected to run at once. A system check rejects more
+    # than one on SQLite, whose single write lock serialises their claims.
+    "RELAY_COUNT": 1,
     # Wake the relay on commit (PostgreSQL LISTEN/NOTIFY). Polling stays on.
     "NOTIFY": False,
     "NOTIFY_CHANNEL": "outbox_event",

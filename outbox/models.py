@@ -2,6 +2,8 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 
@@ -52,6 +54,13 @@ class OutboxEvent(models.Model):
             models.Index(fields=["type", "created_at"], name="outbox_type_idx"),
             models.Index(fields=["subject"], name="outbox_subject_idx"),
             models.Index(fields=["created_at"], name="outbox_created_idx"),
+            # The dashboard counts what was published in the last hour.
+            models.Index(fields=["published_at"], name="outbox_published_idx"),
+            # The admin finds a user's events by the e-mail address in the
+            # data; the expression must match outbox.admin's search exactly.
+            models.Index(
+                Lower(KeyTextTransform("email", "data")), name="outbox_data_email_idx"
+            ),
         ]
         permissions = [
             ("view_personal_data", "Can see personal data in event payloads"),
@@ -73,6 +82,10 @@ class RelayAttempt(models.Model):
 
     class Meta:
         ordering = ["-attempted_at"]
+        indexes = [
+            # The dashboard counts events that failed in the last hour.
+            models.Index(fields=["attempted_at"], name="relay_attempt_time_idx"),
+        ]
 
     def __str__(self):
         return f"{self.event_id} at {self.attempted_at:%Y-%m-%d %H:%M:%S}"
