@@ -21,5 +21,15 @@ serve: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# LocalStack runs from its own Python 3.13 venv, cached outside the clone
+# (${XDG_CACHE_HOME:-~/.cache}/outbox-localstack/) so fresh clones reuse it.
+.PHONY: localstack-install test-localstack
+localstack-install: $(BIN)/.installed
+	$(BIN)/python bench/localstack.py install
+
+# The tests marked `aws` (those using aws_settings) against one LocalStack.
+test-localstack: $(BIN)/.installed
+	OUTBOX_TEST_AWS=localstack $(BIN)/python -m pytest -m aws $(PYTEST_ARGS)
+
 clean:
 	rm -rf $(VENV) db.sqlite3 var/test.sqlite3* var/payloads

@@ -1,13 +1,17 @@
-"""Shared fixtures: a moto server over HTTP, fake third parties, PostgreSQL.
+"""Shared fixtures: a local AWS over HTTP, fake third parties, PostgreSQL.
 
 Each test that touches AWS gets its own topic and queue names on one
-session-wide moto server, so tests never see each other's messages.
+session-wide server, so tests never see each other's messages. The server is
+moto's by default; OUTBOX_TEST_AWS=localstack starts LocalStack instead
+(``make test-localstack``), which delivers from SNS to SQS asynchronously,
+so tests wait for deliveries with ``consume_until``.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 
 import pytest
@@ -21,6 +25,10 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"
+AWS_BACKENDS = ("moto", "localstack")
+AWS_BACKEND = os.environ.get("OUTBOX_TEST_AWS") or "moto"
+# Fixtures that reach the local AWS: tests using them get the `aws` marker.
+AWS_FIXTURES = {"aws_endpoint", "aws_settings", "fanout"}
 
 
 def pytest_configure(config):
@@ -28,6 +36,34 @@ def pytest_configure(config):
         "markers", "postgres: needs PostgreSQL (DATABASE_URL); skipped on SQLite"
     )
     config.addinivalue_line("markers", "slow: starts several processes or many events")
+    config.addinivalue_line(
+        "markers", "aws: uses the local AWS (added to tests using aws_settings)"
+    )
+    config.addinivalue_line(
+        "markers", "moto_only: checks moto's behaviour; skipped on LocalStack"
+    )
+    config.addinivalue_line(
+        "markers", "localstack_only: needs LocalStack (OUTBOX_TEST_AWS=localstack)"
+    )
+    if AWS_BACKEND not in AWS_BACKENDS:
+        raise pytest.UsageError(
+            f"OUTBOX_TEST_AWS={AWS_BACKEND!r} is not a known backend; "
+            f"use one of {', '.join(AWS_BACKENDS)}"
+        )
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_moto_only = pytest.mark.skip(reason="checks moto only; OUTBOX_TEST_AWS=moto")
+    skip_localstack_only = pytest.mark.skip(
+        reason="needs LocalStack: make test-localstack"
+    )
+    for item in items:
+        if AWS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.aws)
+        if AWS_BACKEND != "moto" and item.get_closest_marker("moto_only"):
+            item.add_marker(skip_moto_only)
+        if AWS_BACKEND != "localstack" and item.get_closest_marker("localstack_only"):
+            item.add_marker(skip_localstack_only)
 
 
 @pytest.fixture
@@ -51,13 +87,38 @@ def moto_server():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def localstack_server():
+    """Return the URL of LocalStack: OUTBOX_TEST_AWS_ENDPOINT, or one started here."""
+    external = os.environ.get("OUTBOX_TEST_AWS_ENDPOINT")
+    if external:
+        yield external
+        return
+    from bench.localstack import LocalStackError, LocalStackServer
+
+    try:
+        server = LocalStackServer().start()
+    except LocalStackError as error:
+        pytest.fail(f"OUTBOX_TEST_AWS=localstack but {error}", pytrace=False)
+    yield server.endpoint_url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint(request):
+    """Return the endpoint URL of the local AWS chosen by OUTBOX_TEST_AWS."""
+    if AWS_BACKEND == "localstack":
+        return request.getfixturevalue("localstack_server")
+    return request.getfixturevalue("moto_server")
+
+
 @pytest.fixture
-def aws_settings(settings, moto_server, tmp_path):
-    """Point the outbox at moto with names unique to this test."""
+def aws_settings(settings, aws_endpoint, tmp_path):
+    """Point the outbox at the local AWS with names unique to this test."""
     suffix = uuid.uuid4().hex[:8]
     settings.OUTBOX = {
         **settings.OUTBOX,
-        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_ENDPOINT_URL": aws_endpoint,
         "AWS_REGION": "us-east-1",
         "TOPIC_NAME": f"events-{suffix}",
         "TOPIC_ARN": None,
@@ -81,6 +142,46 @@ def aws_settings(settings, moto_server, tmp_path):
 def fanout(aws_settings):
     """Create the topic, queues and subscriptions; return the applied plan."""
     return fanout_module.apply(fanout_module.build_plan())
+
+
+def consume_all() -> int:
+    """Poll every enabled integration's queue until it is empty; return the count."""
+    from integrations import registry
+    from integrations.consumer import Consumer
+
+    handled = 0
+    for name in registry.enabled_names():
+        consumer = Consumer(name)
+        try:
+            while received := consumer.poll(wait_seconds=0):
+                handled += received
+        finally:
+            consumer.close()
+    return handled
+
+
+@pytest.fixture
+def consume_until():
+    """Return ``consume_until(condition, timeout=15)``, which runs the consumers
+    until ``condition()`` is true and fails the test at the deadline.
+
+    moto delivers from SNS to SQS inside the Publish call, LocalStack a moment
+    later, so a single pass over the queues is not enough on LocalStack.
+    """
+
+    def run(condition, timeout: float = 15.0, interval: float = 0.1):
+        deadline = time.monotonic() + timeout
+        while True:
+            consume_all()
+            if condition():
+                return
+            if time.monotonic() >= deadline:
+                pytest.fail(
+                    f"consumers did not reach the expected state within {timeout}s"
+                )
+            time.sleep(interval)
+
+    return run
 
 
 MAILCHIMP_MEMBER_PATH = re.compile(r"^/mailchimp/3\.0/lists/list-1/members/[0-9a-f]{32}$")
