@@ -156,6 +156,11 @@ class SNSPublisher(Publisher):
             code = error.response.get("Error", {}).get("Code", "")
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             outage = code in OUTAGE_ERROR_CODES or status >= 500
+            if not outage and len(batch) > 1:
+                # A whole call can be rejected for one invalid entry (moto 5.2
+                # does so for a bad attribute, LocalStack never fails single
+                # entries). One call per entry charges only the invalid one.
+                return [result for m in batch for result in self._publish_batch([m])]
             return _fail_all(batch, f"SNS PublishBatch failed: {error}", outage=outage)
         except BotoCoreError as error:
             return _fail_all(batch, f"SNS client error: {error}", outage=True)
