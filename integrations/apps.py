@@ -8,3 +8,7 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self):
         from integrations import checks  # noqa: F401  (registers the system checks)
+        from integrations import status
+        from outbox import stats
+
+        stats.register_section("integrations", status.queue_figures, label="integration")

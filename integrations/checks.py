@@ -1,9 +1,13 @@
 """System checks that report bad integration configuration at start-up."""
 
+import json
+
+from botocore.exceptions import BotoCoreError, ClientError
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from integrations import conf, registry
+from integrations import conf, fanout, registry
+from outbox import aws
 
 
 @checks.register()
@@ -47,3 +51,64 @@ def check_integrations(app_configs, **kwargs):
             )
         handler.close()
     return errors
+
+
+@checks.register("integrations", deploy=True)
+def check_dead_letter_queues(app_configs, **kwargs):
+    """Check on AWS that every queue exists and redrives to its dead-letter queue.
+
+    A deployment check (``manage.py check --deploy``), because it calls AWS.
+    """
+    try:
+        names = registry.enabled_names()
+    except ImproperlyConfigured:
+        return []  # check_integrations reports it
+    errors = []
+    for name in names:
+        try:
+            errors.extend(_check_queue_pair(name))
+        except (BotoCoreError, ClientError) as error:
+            errors.append(
+                checks.Warning(
+                    f"queues of integration {name!r} could not be checked: {error}",
+                    hint="Check AWS credentials, region and OUTBOX['AWS_ENDPOINT_URL'].",
+                    id="integrations.W001",
+                )
+            )
+    return errors
+
+
+def _check_queue_pair(name: str) -> list:
+    sqs = aws.client("sqs")
+    urls = {}
+    for dead_letter in (False, True):
+        queue_name = fanout.queue_name(name, dead_letter=dead_letter)
+        try:
+            urls[dead_letter] = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+        except sqs.exceptions.QueueDoesNotExist:
+            kind = "dead-letter queue" if dead_letter else "queue"
+            return [
+                checks.Error(
+                    f"{kind} {queue_name!r} of integration {name!r} does not exist.",
+                    hint="Run `python manage.py setup_fanout`.",
+                    id="integrations.E006",
+                )
+            ]
+    dlq_arn = sqs.get_queue_attributes(
+        QueueUrl=urls[True], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=urls[False], AttributeNames=["RedrivePolicy"]
+    )["Attributes"]
+    policy = json.loads(attributes.get("RedrivePolicy") or "{}")
+    if policy.get("deadLetterTargetArn") != dlq_arn:
+        return [
+            checks.Error(
+                f"queue {fanout.queue_name(name)!r} of integration {name!r} does not "
+                f"redrive to its dead-letter queue {dlq_arn!r} (redrive policy: "
+                f"{policy or 'none'}).",
+                hint="Run `python manage.py setup_fanout` to set the redrive policy.",
+                id="integrations.E007",
+            )
+        ]
+    return []

@@ -2,12 +2,14 @@
 
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connections, router
 
 from outbox import conf
 
 NUMERIC_SETTINGS = (
     "BATCH_SIZE", "POLL_INTERVAL", "LEASE_SECONDS", "MAX_ATTEMPTS", "BACKOFF_BASE",
     "BACKOFF_MAX", "OUTAGE_BACKOFF_MAX", "PUBLISH_CONCURRENCY", "MAX_MESSAGE_BYTES",
+    "RELAY_COUNT",
 )
 
 
@@ -51,3 +53,27 @@ def check_outbox_settings(app_configs, **kwargs):
             )
         )
     return errors
+
+
+@checks.register()
+def check_relay_database(app_configs, **kwargs):
+    """Reject several relays on SQLite, which has one write lock per file."""
+    relays = conf.get("RELAY_COUNT")
+    if isinstance(relays, bool) or not isinstance(relays, int) or relays <= 1:
+        return []
+    from outbox.models import OutboxEvent
+
+    alias = router.db_for_write(OutboxEvent)
+    vendor = connections[alias].vendor
+    if vendor != "sqlite":
+        return []
+    return [
+        checks.Error(
+            f"OUTBOX['RELAY_COUNT'] is {relays} but database {alias!r} is SQLite, "
+            "which cannot lock rows: relays would wait on its single write lock "
+            "instead of sharing the backlog.",
+            hint="Run one relay (RELAY_COUNT = 1) on SQLite, or use PostgreSQL, "
+            "whose FOR UPDATE SKIP LOCKED lets relays claim separate rows.",
+            id="outbox.E005",
+        )
+    ]

@@ -40,12 +40,18 @@ DEFAULTS: dict[str, Any] = {
     # Wake the relay on commit (PostgreSQL LISTEN/NOTIFY). Polling stays on.
     "NOTIFY": False,
     "NOTIFY_CHANNEL": "outbox_event",
+    # Queue the Celery task outbox.tasks.relay_pending when the transaction
+    # that recorded an event commits (needs the celery extra).
+    "CELERY_RELAY_ON_COMMIT": False,
     # Payloads above this many UTF-8 bytes (body plus message attributes)
     # are stored in CLAIM_CHECK_STORAGE and the message carries a pointer.
     # 262,144 bytes is the SNS and SQS default maximum.
     "MAX_MESSAGE_BYTES": 262_144,
     "CLAIM_CHECK_STORAGE": "default",
     "CLAIM_CHECK_PREFIX": "outbox-payloads/",
+    # Bearer token that the metrics endpoint requires; None leaves it open,
+    # so restrict it at the network or proxy instead.
+    "METRICS_TOKEN": None,
     # Raise instead of writing an event when no transaction is open.
     "REQUIRE_TRANSACTION": False,
 }

@@ -123,6 +123,19 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     "outbox_payloads": PAYLOAD_STORAGE,
+    # Where `purge_outbox --archive` writes JSON Lines before deleting.
+    "outbox_archive": {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ["OUTBOX_ARCHIVE_BUCKET"],
+            "endpoint_url": os.environ.get("OUTBOX_AWS_ENDPOINT_URL") or None,
+        },
+    }
+    if os.environ.get("OUTBOX_ARCHIVE_BUCKET")
+    else {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(BASE_DIR / "var" / "archive")},
+    },
 }
 
 OUTBOX = {

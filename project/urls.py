@@ -6,4 +6,5 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="accounts:signup", permanent=False)),
     path("accounts/", include("accounts.urls")),
     path("admin/", admin.site.urls),
+    path("outbox/", include("outbox.urls")),
 ]
