@@ -65,6 +65,10 @@ def record_event(
     )
     if conf.get("NOTIFY"):
         _notify_relays(database)
+    if conf.get("CELERY_RELAY_ON_COMMIT"):
+        # robust: a broker outage is logged and must not fail the committed
+        # request; the scheduled relay or the polling relay picks the event up.
+        transaction.on_commit(_schedule_relay, using=database, robust=True)
     signals.event_recorded.send(sender=OutboxEvent, event=event)
     return event
 
@@ -80,6 +84,13 @@ def _normalise_data(event_type: str, data: Any) -> Any:
             f"data of event {event_type!r} is not JSON-serialisable: {error}; "
             "pass dicts, lists, strings, numbers, booleans, dates or UUIDs"
         ) from error
+
+
+def _schedule_relay() -> None:
+    # Imported here because Celery is an optional dependency.
+    from outbox.tasks import schedule_relay
+
+    schedule_relay()
 
 
 def _notify_relays(database: str) -> None:
