@@ -64,11 +64,9 @@ def begin(
         if delivery.status == Delivery.Status.DELIVERED:
             return Decision.DUPLICATE, delivery
         lease_is_live = delivery.lease_until is not None and delivery.lease_until > now
-        if (
-            delivery.status == Delivery.Status.IN_PROGRESS
-            and lease_is_live
-            and delivery.lease_owner != owner
-        ):
+        # Busy also when this consumer holds the lease: two copies of one
+        # message can arrive in one receive batch and run side by side.
+        if delivery.status == Delivery.Status.IN_PROGRESS and lease_is_live:
             return Decision.BUSY, delivery
 
         delivery.status = Delivery.Status.IN_PROGRESS
