@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 class Decision(enum.Enum):
     DELIVER = "deliver"  # this consumer holds the lease and calls the third party
     DUPLICATE = "duplicate"  # already delivered: delete the copy
-    BUSY = "busy"  # another consumer holds a live lease on this delivery
+    BUSY = "busy"  # a consumer, maybe this one, holds a live lease on this delivery
 
 
 def parse_event_id(value: str) -> uuid.UUID | None:
