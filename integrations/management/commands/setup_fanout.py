@@ -4,7 +4,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations import fanout
+from integrations import cloudformation, fanout
 
 
 class Command(BaseCommand):
@@ -18,10 +18,19 @@ class Command(BaseCommand):
             "--dry-run", action="store_true",
             help="Print the plan and change nothing.",
         )
+        parser.add_argument(
+            "--format", choices=["text", "cloudformation"], default="text",
+            dest="output_format",
+            help="'cloudformation' prints a CloudFormation template (JSON) of the "
+            "same resources and changes nothing; 'text' (default) creates them.",
+        )
 
-    def handle(self, *args, dry_run, **options):
+    def handle(self, *args, dry_run, output_format, **options):
         try:
             plan = fanout.build_plan()
+            if output_format == "cloudformation":
+                self.stdout.write(cloudformation.render(plan))
+                return
         except ImproperlyConfigured as error:
             raise CommandError(str(error)) from error
         if dry_run:
