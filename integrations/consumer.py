@@ -124,6 +124,7 @@ class Consumer:
         concurrency: int | None = None,
     ):
         self.name = name
+        self.receiving = False  # True while waiting in receive_message
         self.handler = registry.create_handler(name)
         self.consumer_id = consumer_id or (
             f"{name}@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -159,13 +160,17 @@ class Consumer:
 
     def poll(self, wait_seconds: int) -> int:
         """Receive one batch, handle it and delete what is done; return its size."""
-        response = aws.client("sqs").receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=wait_seconds,
-            MessageAttributeNames=["All"],
-            MessageSystemAttributeNames=["ApproximateReceiveCount", "MessageGroupId"],
-        )
+        self.receiving = True
+        try:
+            response = aws.client("sqs").receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=wait_seconds,
+                MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=["ApproximateReceiveCount", "MessageGroupId"],
+            )
+        finally:
+            self.receiving = False
         messages = response.get("Messages", [])
         if not messages:
             return 0

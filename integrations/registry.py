@@ -49,9 +49,10 @@ def event_types(name: str) -> tuple[str, ...]:
 
 
 def create_handler(name: str) -> Handler:
+    cls = handler_class(name)
     options = conf.handler_entries()[name].get("OPTIONS") or {}
     if not isinstance(options, dict):
         raise ImproperlyConfigured(
             f"INTEGRATIONS['HANDLERS'][{name!r}]['OPTIONS'] must be a dict."
         )
-    return handler_class(name)(name, options)
+    return cls(name, options)

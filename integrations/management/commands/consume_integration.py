@@ -52,8 +52,30 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, request_stop)
         logger.info("consumer started", extra={"consumer": consumer.consumer_id,
                                                "integration": name})
+        failures = []
+
+        def run():
+            try:
+                consumer.run(stop, once=once)
+            except Exception as error:  # re-raised in the main thread below
+                failures.append(error)
+
+        # The loop runs in a thread so that a stop request need not wait out
+        # a long poll of up to 20 s. Leaving during a receive loses nothing:
+        # messages SQS handed out meanwhile reappear after their visibility
+        # timeout. A batch being handled is always finished first.
+        worker = threading.Thread(target=run, name=f"consume-{name}", daemon=True)
+        worker.start()
         try:
-            consumer.run(stop, once=once)
+            while worker.is_alive():
+                worker.join(0.2)
+                if stop.is_set() and consumer.receiving:
+                    break
         finally:
             consumer.close()
             logger.info("consumer stopped", extra={"consumer": consumer.consumer_id})
+        if failures:
+            error = failures[0]
+            if isinstance(error, ImproperlyConfigured):
+                raise CommandError(str(error)) from error
+            raise error
