@@ -197,18 +197,30 @@ def process_is_localstack(pid: int) -> bool:
     return b"localstack.runtime.main" in cmdline
 
 
-def stop_pid(pid: int, timeout: float = 15.0) -> None:
-    """Send SIGTERM to ``pid``, then SIGKILL if it outlives ``timeout`` seconds."""
+def wait_for_exit(is_running, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while is_running():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def stop_pid(pid: int, is_running, timeout: float = 10.0) -> None:
+    """Stop ``pid`` with SIGTERM, then SIGKILL if it still runs after ``timeout``.
+
+    NOTE: LocalStack 2026.3.0 stops in about 4 s after SIGTERM when no client
+    is connected, but with a boto3 client's keep-alive connection still open
+    it often never exits (seen on this machine), so SIGKILL is the usual end
+    of a test session. A second SIGTERM stopped it only some of the time.
+    """
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not process_is_localstack(pid):
-            return
-        time.sleep(0.1)
-    logger.warning("LocalStack pid %s ignored SIGTERM for %ss; killing", pid, timeout)
+    if wait_for_exit(is_running, timeout):
+        return
+    logger.warning("LocalStack pid %s still runs %ss after SIGTERM; killing", pid, timeout)
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -228,7 +240,7 @@ class LocalStackServer:
         port: int = 0,
         state_root: Path | str = STATE_ROOT,
         startup_timeout: float = 90.0,
-        stop_timeout: float = 15.0,
+        stop_timeout: float = 10.0,
         keep_state: bool = False,
     ):
         self.port = port
@@ -297,18 +309,10 @@ class LocalStackServer:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                logger.warning(
-                    "LocalStack pid %s ignored SIGTERM for %ss; killing",
-                    self.process.pid,
-                    self.stop_timeout,
-                )
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            process = self.process
+            stop_pid(process.pid, lambda: process.poll() is None, self.stop_timeout)
+            process.wait()
         if self.log_file is not None:
             self.log_file.close()
             self.log_file = None
@@ -353,7 +357,7 @@ def command_stop(args) -> int:
         return 0
     pid_text, _endpoint, state_dir = PID_FILE.read_text().split()
     if process_is_localstack(int(pid_text)):
-        stop_pid(int(pid_text))
+        stop_pid(int(pid_text), lambda: process_is_localstack(int(pid_text)))
         print(f"Stopped LocalStack pid {pid_text}")
     else:
         print(f"LocalStack pid {pid_text} was not running")
