@@ -68,6 +68,8 @@ class Relay:
         self.database = router.db_for_write(OutboxEvent)
         self.max_payload_bytes = int(conf.get_positive_number("MAX_MESSAGE_BYTES"))
         self.payload_prefix = conf.get("CLAIM_CHECK_PREFIX")
+        # What ``run`` waits on between idle polls: a sleep, or LISTEN/NOTIFY.
+        self.waiter = None
 
     def close(self) -> None:
         self.publisher.close()
@@ -202,7 +204,7 @@ class Relay:
 
     def run(self, stop: threading.Event, interval: float, once: bool = False) -> None:
         """Relay batches until ``stop`` is set, or until idle when ``once``."""
-        waiter = make_waiter(self.database)
+        waiter = self.waiter = make_waiter(self.database)
         outage_pause = 0.0
         try:
             while not stop.is_set():
@@ -257,36 +259,95 @@ def claimable_events(now, fifo: bool):
 
 
 class _SleepWaiter:
-    def wait(self, stop: threading.Event, timeout: float) -> None:
+    def wait(self, stop: threading.Event, timeout: float) -> bool:
+        """Sleep until the timeout or ``stop``; return False (no notification)."""
         stop.wait(timeout)
+        return False
 
     def close(self) -> None:
         pass
 
 
 class _NotifyWaiter:
-    """Wait for PostgreSQL NOTIFY on the outbox channel, or the timeout."""
+    """Wait for PostgreSQL NOTIFY on the outbox channel, or the timeout.
+
+    The LISTEN connection opens when the waiter is made and again on the
+    wait after it failed, so a database restart degrades the relay to
+    polling instead of stopping it. ``notified_wakeups`` counts the waits that a notification ended.
+    """
 
     def __init__(self, database: str):
+        self.database = database
+        self.connection = None
+        self.notified_wakeups = 0
+        # LISTEN before the relay's first claim, so no commit falls between.
+        self._reconnect()
+
+    def _reconnect(self) -> bool:
+        import psycopg
+
+        try:
+            self.connection = self._listen()
+        except psycopg.Error:
+            logger.warning(
+                "LISTEN failed; polling until it succeeds", exc_info=True,
+                extra={"action": "listen_failed"},
+            )
+            return False
+        return True
+
+    def _listen(self):
         from psycopg import sql
 
-        wrapper = connections[database]
-        self.connection = wrapper.get_new_connection(wrapper.get_connection_params())
-        self.connection.autocommit = True
-        self.connection.execute(
-            sql.SQL("LISTEN {}").format(sql.Identifier(conf.get("NOTIFY_CHANNEL")))
-        )
+        wrapper = connections[self.database]
+        connection = wrapper.get_new_connection(wrapper.get_connection_params())
+        try:
+            connection.autocommit = True
+            connection.execute(
+                sql.SQL("LISTEN {}").format(sql.Identifier(conf.get("NOTIFY_CHANNEL")))
+            )
+        except Exception:
+            connection.close()
+            raise
+        return connection
 
-    def wait(self, stop: threading.Event, timeout: float) -> None:
-        # Any notification ends the wait. Ones that arrived meanwhile are
-        # drained too, because the next claim covers their rows.
-        for _ in self.connection.notifies(timeout=timeout, stop_after=1):
-            pass
-        for _ in self.connection.notifies(timeout=0):
-            pass
+    def wait(self, stop: threading.Event, timeout: float) -> bool:
+        """Return True if a notification ended the wait, False on timeout.
+
+        After a reconnection it returns True at once, because notifications
+        sent while no LISTEN was open are lost.
+        """
+        import psycopg
+
+        if self.connection is None:
+            if self._reconnect():
+                return True
+            stop.wait(timeout)
+            return False
+        try:
+            notified = False
+            for _ in self.connection.notifies(timeout=timeout, stop_after=1):
+                notified = True
+            # Notifications that arrived meanwhile are drained too, because
+            # the next claim covers their rows.
+            for _ in self.connection.notifies(timeout=0):
+                pass
+        except psycopg.Error:
+            logger.warning(
+                "LISTEN connection failed; polling every %.1f s until it reconnects",
+                timeout, exc_info=True, extra={"action": "listen_failed"},
+            )
+            self.close()
+            stop.wait(timeout)
+            return False
+        if notified:
+            self.notified_wakeups += 1
+        return notified
 
     def close(self) -> None:
-        self.connection.close()
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
 
 
 def make_waiter(database: str):

@@ -1,0 +1,44 @@
+"""Baselines: the straightforward relay and consumer that the real ones must beat.
+
+They do the same work one item at a time, with the ORM, the way a first
+version of an outbox usually does, so each benchmark can show its figure
+beside one measured in the same run on the same machine.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from outbox import conf
+from outbox.messages import build_message
+from outbox.models import OutboxEvent
+
+
+def relay_one(publisher) -> bool:
+    """Read one pending row, publish it, save it; return False when none is left."""
+    with transaction.atomic():
+        event = (
+            OutboxEvent.objects.select_for_update(skip_locked=True)
+            .filter(status=OutboxEvent.Status.PENDING)
+            .order_by("created_at")
+            .first()
+        )
+        if event is None:
+            return False
+        message = build_message(
+            event, int(conf.get("MAX_MESSAGE_BYTES")), conf.get("CLAIM_CHECK_PREFIX")
+        )
+        result = publisher.publish([message])[0]
+        event.status = OutboxEvent.Status.PUBLISHED
+        event.published_at = timezone.now()
+        event.sns_message_id = result.message_id
+        event.save(update_fields=["status", "published_at", "sns_message_id"])
+    return True
+
+
+def relay_all(publisher) -> int:
+    relayed = 0
+    while relay_one(publisher):
+        relayed += 1
+    return relayed

@@ -1,0 +1,99 @@
+"""Request-path cost: a signup transaction with the outbox event and without it.
+
+The timed unit is the signup view's transaction: ``user.save()`` inside
+``transaction.atomic()``, committed. With the outbox, the accounts app's
+``post_save`` receiver writes the ``user.signed_up`` event in it. Without,
+that receiver is disconnected. Password hashing happens before the timer
+starts, because it costs milliseconds and does not touch the database. The
+variants alternate signup by signup, so load from other processes hits them
+alike.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+from common import median, parser, percentile, record, setup_django, truncate
+
+VARIANTS = ("without outbox", "with outbox", "with outbox and NOTIFY")
+USER_NUMBERS = itertools.count()
+
+
+def signup_seconds(user_model, password_hash: str, number: int) -> float:
+    from django.db import transaction
+
+    email = f"bench{number}@example.com"
+    user = user_model(
+        username=email, email=email, first_name=f"Bench {number}", password=password_hash
+    )
+    start = time.perf_counter()
+    with transaction.atomic():
+        user.save()
+    return time.perf_counter() - start
+
+
+def run(signups: int, variants) -> dict[str, list[float]]:
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+    from django.db.models.signals import post_save
+
+    from accounts.signals import record_signup
+
+    user_model = get_user_model()
+    password_hash = make_password("correct horse battery staple")
+    outbox_settings = dict(settings.OUTBOX)
+    timings = {variant: [] for variant in variants}
+    for _ in range(signups):
+        for variant in variants:
+            connected = variant != "without outbox"
+            if not connected:
+                post_save.disconnect(record_signup, sender=settings.AUTH_USER_MODEL,
+                                     dispatch_uid="accounts.signed_up")
+            settings.OUTBOX = {**outbox_settings, "NOTIFY": "NOTIFY" in variant}
+            try:
+                timings[variant].append(
+                    signup_seconds(user_model, password_hash, next(USER_NUMBERS))
+                )
+            finally:
+                if not connected:
+                    post_save.connect(record_signup, sender=settings.AUTH_USER_MODEL,
+                                      dispatch_uid="accounts.signed_up")
+    settings.OUTBOX = outbox_settings
+    return timings
+
+
+def main():
+    arguments = parser(__doc__.splitlines()[0])
+    arguments.add_argument(
+        "--signups", type=int, default=2_000, help="Signups timed per variant."
+    )
+    options = arguments.parse_args()
+    setup_django()
+    truncate("auth_user", "outbox_outboxevent")
+    run(100, VARIANTS)  # warm-up: connections, caches, plans
+    truncate("auth_user", "outbox_outboxevent")
+    timings = run(options.signups, VARIANTS)
+    truncate("auth_user", "outbox_outboxevent")
+
+    base = timings["without outbox"]
+    rows = []
+    for variant in VARIANTS[1:]:
+        values = timings[variant]
+        for name, function in (("median", median), ("p99", lambda v: percentile(v, 0.99))):
+            figure, baseline = function(values) * 1000, function(base) * 1000
+            rows.append((
+                f"signup transaction {variant}, {name}",
+                f"{figure:.2f} ms (+{(figure / baseline - 1) * 100:.0f}%)",
+                f"{baseline:.2f} ms without outbox",
+            ))
+    notes = [
+        f"{options.signups:,} signups per variant, alternating; each is INSERT "
+        "auth_user (+ INSERT outbox_outboxevent) and COMMIT.",
+    ]
+    record("Signup transaction", rows, notes, save=not options.no_record)
+
+
+if __name__ == "__main__":
+    main()
