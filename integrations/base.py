@@ -59,6 +59,10 @@ class Handler:
     event_types: ClassVar[tuple[str, ...]] = ()
     required_options: ClassVar[tuple[str, ...]] = ()
     default_timeout: ClassVar[float] = 10.0
+    # True when a repeated call for one event changes nothing more (an
+    # idempotency key, a PUT). When False, the consumer dead-letters an event
+    # whose earlier call may have happened instead of calling again.
+    idempotent: ClassVar[bool] = True
 
     def __init__(self, name: str, options: dict[str, Any] | None = None):
         self.name = name

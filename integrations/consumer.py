@@ -258,6 +258,13 @@ class Consumer:
             logger.info("another consumer is delivering this event", extra=extra)
             self._change_visibility(message, BUSY_RETRY_SECONDS)
             return Outcome("busy", delete=False)
+        if decision is inbox.Decision.RESUME and not self.handler.idempotent:
+            reason = (
+                "an earlier attempt ended without a recorded outcome and "
+                f"integration {self.name!r} has no idempotency key, so the call is "
+                "not repeated; redrive the message to call it again"
+            )
+            return self._dead_letter_delivery(message, delivery, reason, None, extra)
 
         self.heartbeat.set_delivery(message_id, delivery.pk)
         return self._deliver(message, event, delivery, extra)

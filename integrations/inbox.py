@@ -19,6 +19,9 @@ class Decision(enum.Enum):
     DELIVER = "deliver"  # this consumer holds the lease and calls the third party
     DUPLICATE = "duplicate"  # already delivered: delete the copy
     BUSY = "busy"  # a consumer, maybe this one, holds a live lease on this delivery
+    # This consumer holds the lease, but an earlier holder's lease expired in
+    # the middle of a call: the third party may or may not have acted on it.
+    RESUME = "resume"
 
 
 def parse_event_id(value: str) -> uuid.UUID | None:
@@ -68,6 +71,7 @@ def begin(
         # message can arrive in one receive batch and run side by side.
         if delivery.status == Delivery.Status.IN_PROGRESS and lease_is_live:
             return Decision.BUSY, delivery
+        outcome_unknown = delivery.status == Delivery.Status.IN_PROGRESS
 
         delivery.status = Delivery.Status.IN_PROGRESS
         delivery.attempts += 1
@@ -81,7 +85,7 @@ def begin(
                 "updated_at",
             ]
         )
-        return Decision.DELIVER, delivery
+        return (Decision.RESUME if outcome_unknown else Decision.DELIVER), delivery
 
 
 def finish(

@@ -9,9 +9,11 @@ import json
 import socket
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import OperationalError
+from django.utils import timezone
 from werkzeug import Response
 
 from integrations import consumer as consumer_module
@@ -32,10 +34,10 @@ def heap(aws_settings, third_parties):
     returns a heap consumer."""
     consumers = []
 
-    def make(**queue_settings):
+    def make(integration="heap", **queue_settings):
         aws_settings.INTEGRATIONS = {**aws_settings.INTEGRATIONS, **queue_settings}
         fanout_module.apply(fanout_module.build_plan())
-        created = Consumer("heap")
+        created = Consumer(integration)
         consumers.append(created)
         return created
 
@@ -44,9 +46,10 @@ def heap(aws_settings, third_parties):
         created.close()
 
 
-def cloudevent_message(user_id=1):
-    """Record a login event and return (event id, SQS body, SQS attributes)."""
-    event = record_event(LOGGED_IN, {"user_id": user_id}, subject=user_id)
+def cloudevent_message(user_id=1, event_type=LOGGED_IN):
+    """Record an event and return (event id, SQS body, SQS attributes)."""
+    data = {"user_id": user_id, "email": f"user{user_id}@example.com", "name": "Ada"}
+    event = record_event(event_type, data, subject=user_id)
     message = build_message(
         event, conf.get_positive_number("MAX_MESSAGE_BYTES"), conf.get("CLAIM_CHECK_PREFIX")
     )
@@ -412,3 +415,43 @@ def test_outage_after_call_repeats_same_key(
     assert heap_keys(third_parties) == [event_id, event_id]
     assert Delivery.objects.get(event_id=event_id).status == "delivered"
     assert dead_letters(consumer) == []
+
+
+def crashed_attempt(event_id, integration):
+    """Leave the delivery row as a consumer killed in the middle of a call does."""
+    Delivery.objects.create(
+        event_id=event_id, integration=integration, event_type="user.signed_up",
+        status="in_progress", attempts=1, lease_owner="killed-consumer",
+        lease_until=timezone.now() - timedelta(seconds=1),
+    )
+
+
+def test_unknown_outcome_not_repeated_without_key(
+    postgres, transactional_db, heap, third_parties
+):
+    consumer = heap("slack")
+    event_id, body, attributes = cloudevent_message(event_type="user.signed_up")
+    crashed_attempt(event_id, "slack")
+    send(consumer, body, attributes)
+
+    consume_until_empty(consumer)
+
+    letters = dead_letters(consumer)
+    assert third_parties.slack == []
+    assert Delivery.objects.get(event_id=event_id).status == "dead_lettered"
+    assert len(letters) == 1
+    assert "without a recorded outcome" in letters[0][1]
+
+
+def test_unknown_outcome_repeated_with_key(
+    postgres, transactional_db, heap, third_parties
+):
+    consumer = heap("heap")
+    event_id, body, attributes = cloudevent_message(event_type="user.signed_up")
+    crashed_attempt(event_id, "heap")
+    send(consumer, body, attributes)
+
+    consume_until_empty(consumer)
+
+    assert heap_keys(third_parties) == [event_id]
+    assert Delivery.objects.get(event_id=event_id).status == "delivered"

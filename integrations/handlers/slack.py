@@ -14,6 +14,7 @@ class SlackHandler(Handler):
 
     event_types = (USER_SIGNED_UP,)
     required_options = ("WEBHOOK_URL",)
+    idempotent = False  # incoming webhooks take no idempotency key
 
     def build_request(self, event):
         data = event.data if isinstance(event.data, dict) else {}
