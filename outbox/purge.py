@@ -47,7 +47,7 @@ def purge_published(
     archive_storage: Storage | str | None = None,
     progress: Callable[[PurgeResult], None] | None = None,
 ) -> PurgeResult:
-    """Delete events published and created more than ``older_than`` ago.
+    """Delete events published more than ``older_than`` ago.
 
     ``archive_storage`` (a storage or a ``STORAGES`` alias) receives one
     JSON Lines file per batch before the batch is deleted. ``progress`` is
@@ -80,8 +80,8 @@ def _purge_batch(result, batch_size, archive_storage, started) -> list[str] | No
     with transaction.atomic():
         events = list(
             OutboxEvent.objects.select_for_update()
-            .filter(status=OutboxEvent.Status.PUBLISHED, created_at__lt=result.cutoff)
-            .order_by("created_at")[:batch_size]
+            .filter(status=OutboxEvent.Status.PUBLISHED, published_at__lt=result.cutoff)
+            .order_by("published_at")[:batch_size]
         )
         if not events:
             return None

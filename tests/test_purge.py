@@ -34,7 +34,10 @@ def payload_storage(settings, tmp_path):
 
 
 def old_published(subject, days=10, **fields):
-    event = signup_event(subject=subject, created_at=hours_ago(days * DAY), **published(**fields))
+    moment = hours_ago(days * DAY)
+    event = signup_event(
+        subject=subject, created_at=moment, **published(published_at=moment, **fields)
+    )
     delivery = deliver(event, "heap", Delivery.Status.DELIVERED)
     delivery.history.create(consumer="heap@host", outcome="delivered")
     event.relay_attempts.create(relay="relay-a", error="Throttling")
@@ -136,7 +139,7 @@ def test_purge_command_prints_summary(payload_storage, settings, tmp_path):
                  stderr=StringIO())
     text = output.getvalue()
 
-    assert "Removed 1 published event(s)" in text
+    assert "Removed 1 event(s) published before" in text
     assert "Removed 1 integrations.Delivery row(s)." in text
     assert "Archived to outbox-archive/" in text
     assert list((tmp_path / "archive" / "outbox-archive").iterdir())
@@ -151,3 +154,12 @@ def test_purge_command_rejects_unknown_storage(payload_storage):
 def test_purge_command_rejects_negative_days():
     with pytest.raises(CommandError, match="--older-than must be 0 or more days"):
         call_command("purge_outbox", "--older-than", "-1")
+
+
+def test_purge_keeps_recently_republished(payload_storage):
+    replayed = signup_event(subject="1", created_at=hours_ago(30 * DAY), **published())
+
+    result = purge_published(timedelta(days=7))
+
+    assert result.events == 0
+    assert OutboxEvent.objects.filter(id=replayed.id).exists()

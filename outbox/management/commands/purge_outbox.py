@@ -8,7 +8,7 @@ from outbox.purge import DEFAULT_BATCH_SIZE, purge_published
 
 class Command(BaseCommand):
     help = (
-        "Delete published events created more than --older-than days ago, with "
+        "Delete events published more than --older-than days ago, with "
         "their relay attempts, deliveries and claim-check payloads, in batches. "
         "Pending and failed events are never deleted."
     )
@@ -47,7 +47,7 @@ class Command(BaseCommand):
             progress=self._progress if options["verbosity"] >= 1 else None,
         )
         self.stdout.write(
-            f"Removed {result.events} published event(s) created before "
+            f"Removed {result.events} event(s) published before "
             f"{result.cutoff:%Y-%m-%d %H:%M:%S} UTC in {result.batches} batch(es)."
         )
         for label, count in sorted(result.related.items()):
