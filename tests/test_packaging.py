@@ -72,6 +72,21 @@ def test_wheel_contains_migrations(wheel):
     assert "integrations/migrations/0001_initial.py" in files
 
 
+def test_wheel_contains_package_data(wheel):
+    expected = {
+        path.relative_to(ROOT).as_posix()
+        for package in ("outbox", "integrations")
+        for path in (ROOT / package).rglob("*")
+        if path.is_file()
+        and path.suffix not in {".py", ".pyc"}
+        and "__pycache__" not in path.parts
+    }
+    with zipfile.ZipFile(wheel) as archive:
+        files = set(archive.namelist())
+    assert any(name.endswith(".html") for name in expected)
+    assert expected - files == set()
+
+
 def test_wheel_declares_extras(wheel):
     with zipfile.ZipFile(wheel) as archive:
         metadata_name = next(n for n in archive.namelist() if n.endswith("/METADATA"))
