@@ -1,6 +1,6 @@
 """Admin for deliveries, and the event admin extended with what needs queues.
 
-The outbox app knows nothing of integrations, so this module replaces its
+The outbox app never imports integrations, so this module replaces its
 event admin with a subclass that adds one delivery column and filter per
 integration, the deliveries on the event page, the queue actions (replay to
 one integration, redrive) and the queue figures on the dashboard.

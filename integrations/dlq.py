@@ -193,28 +193,39 @@ def _move(sqs, queue_url, dlq_url, letters, result: RedriveResult, skipped) -> N
     if not letters:
         return
     fifo = queue_url.endswith(".fifo")
-    entries = []
-    for index, letter in enumerate(letters):
-        entry = {
-            "Id": str(index),
-            "MessageBody": letter.body,
-            "MessageAttributes": {
-                name: value for name, value in letter.attributes.items()
-                if name != DEAD_LETTER_REASON_ATTRIBUTE
-            },
-        }
-        if fifo:
-            entry["MessageGroupId"] = letter.group_id or letter.event_id or "redrive"
-            entry["MessageDeduplicationId"] = f"redrive-{letter.message_id}"
-        entries.append(entry)
+    entries = [_redrive_entry(index, letter, fifo) for index, letter in enumerate(letters)]
     response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+
     for failure in response.get("Failed", []):
         letter = letters[int(failure["Id"])]
         result.failed.append(f"{letter.message_id}: {failure.get('Message', 'failed')}")
         skipped.append(letter)
     sent = [letters[int(success["Id"])] for success in response.get("Successful", [])]
-    if not sent:
-        return
+    if sent:
+        _delete_sent(sqs, dlq_url, sent)
+    result.moved += len(sent)
+    result.moved_event_ids.extend(letter.event_id for letter in sent if letter.event_id)
+
+
+def _redrive_entry(index: int, letter: DeadLetter, fifo: bool) -> dict:
+    # Only DataType and the value go back: the list fields that receive
+    # returns are reserved by SQS and must not be sent.
+    attributes = {
+        name: {
+            key: value[key] for key in ("DataType", "StringValue", "BinaryValue")
+            if key in value
+        }
+        for name, value in letter.attributes.items()
+        if name != DEAD_LETTER_REASON_ATTRIBUTE
+    }
+    entry = {"Id": str(index), "MessageBody": letter.body, "MessageAttributes": attributes}
+    if fifo:
+        entry["MessageGroupId"] = letter.group_id or letter.event_id or "redrive"
+        entry["MessageDeduplicationId"] = f"redrive-{letter.message_id}"
+    return entry
+
+
+def _delete_sent(sqs, dlq_url: str, sent: list[DeadLetter]) -> None:
     deleted = sqs.delete_message_batch(
         QueueUrl=dlq_url,
         Entries=[
@@ -223,15 +234,13 @@ def _move(sqs, queue_url, dlq_url, letters, result: RedriveResult, skipped) -> N
         ],
     )
     for failure in deleted.get("Failed", []):
-        # The copy in the queue is delivered once; the consumer skips the
-        # dead letter as a duplicate if it is redriven again.
+        # The message is now in both queues. The consumer's inbox delivers
+        # the event once however many copies arrive.
         letter = sent[int(failure["Id"])]
         logger.warning(
             "redriven message not deleted from the dead-letter queue: %s",
             failure.get("Message"), extra={"sqs_message_id": letter.message_id},
         )
-    result.moved += len(sent)
-    result.moved_event_ids.extend(letter.event_id for letter in sent if letter.event_id)
 
 
 def replay(integration: str, events) -> ReplayResult:

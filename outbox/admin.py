@@ -2,7 +2,7 @@
 readable event page, repair actions and a dashboard.
 
 The integrations app extends ``OutboxEventAdmin`` with delivery columns,
-filters and queue actions; nothing here knows about queues.
+filters and queue actions, so this module never refers to queues.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ class ReasonForm(forms.Form):
 
 
 def confirmation_response(model_admin, request, queryset, *, action, title, text, form):
-    """Render the page that asks to confirm ``action`` on the selected events."""
+    """Render the confirmation page of ``action`` for the selected events."""
     opts = model_admin.model._meta
     context = {
         **model_admin.admin_site.each_context(request),

@@ -1,6 +1,6 @@
 """A Prometheus endpoint for the figures of ``outbox.stats``.
 
-It needs the optional prometheus-client package and answers 404 without it.
+It needs the optional prometheus-client package and returns 404 without it.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Retention: delete published events, their related rows and payloads in batches.
 
 Only published events are removed, never pending or failed ones. Each batch
-is one transaction that locks its rows, optionally writes them as JSON Lines
-to a storage, deletes the rows that point at the events (relay attempts, and
-the deliveries of other apps found through Django's model relations, so the
-outbox never imports them), and then the events. Claim-check payloads are
-deleted after the batch commits.
+is one transaction that locks its rows and optionally writes them as JSON
+Lines to a storage. It then deletes the rows that point at the events (relay
+attempts, and other apps' deliveries found through Django's model relations,
+so the outbox never imports them), and then the events. Claim-check payloads
+are deleted after the batch commits.
 """
 
 from __future__ import annotations

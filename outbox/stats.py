@@ -2,8 +2,8 @@
 
 Every query here is served by an index on ``OutboxEvent`` or
 ``RelayAttempt``, so the figures stay cheap on millions of rows. Other apps
-add their own figures with ``register_section``; the outbox itself knows
-nothing of queues.
+add their own figures with ``register_section``, so the outbox never imports
+the queue code.
 """
 
 from __future__ import annotations

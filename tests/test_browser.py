@@ -28,7 +28,7 @@ CHROMIUM_ARGS = [
 ]
 PASSWORD = "browser-test-password-3"
 
-# pytest-django's live server binds to "localhost" unless told otherwise.
+# pytest-django's live server binds to "localhost" unless this is set.
 os.environ.setdefault("DJANGO_LIVE_TEST_SERVER_ADDRESS", "127.0.0.1")
 
 
