@@ -9,6 +9,7 @@ project's processes run from that environment with the repository off
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -174,7 +175,8 @@ def test_example_order_reaches_warehouse(shop, httpserver, tmp_path):
     shop.manage("relay_outbox", "--once")
     shop.manage("consume_integration", "warehouse", "--once")
 
-    with sqlite3.connect(tmp_path / "shop.sqlite3") as database:
+    # sqlite3's own context manager commits but does not close.
+    with contextlib.closing(sqlite3.connect(tmp_path / "shop.sqlite3")) as database:
         rows = database.execute(
             "SELECT id, type, subject, status FROM outbox_outboxevent"
         ).fetchall()
