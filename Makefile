@@ -49,5 +49,18 @@ $(BIN_DJANGO6)/.installed: requirements.txt
 test-django6: $(BIN_DJANGO6)/.installed
 	$(BIN_DJANGO6)/python -m pytest -m "not localstack_only" $(PYTEST_ARGS)
 
+# Benchmarks on PostgreSQL (BENCH_DATABASE_URL, default: the database
+# bench_perf on 127.0.0.1, created and emptied by the scripts). Each script
+# prints its figures and appends them to docs/benchmarks.md; run one with
+# --help for the options of larger runs.
+bench: $(BIN)/.installed
+	$(BIN)/python bench/localstack.py install
+	$(BIN)/python bench/relay_throughput.py --sns start --fillfactor 70
+	$(BIN)/python bench/signup.py
+	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/consumer_throughput.py
+	$(BIN)/python bench/claim_growth.py
+	$(BIN)/python bench/purge.py
+
 clean:
 	rm -rf $(VENV) $(VENV_DJANGO6) db.sqlite3 var/test.sqlite3* var/payloads

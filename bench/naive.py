@@ -10,7 +10,8 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from outbox import conf
+from integrations.base import DeliveryResult, Handler
+from outbox import aws, conf
 from outbox.messages import build_message
 from outbox.models import OutboxEvent
 
@@ -42,3 +43,37 @@ def relay_all(publisher) -> int:
     while relay_one(publisher):
         relayed += 1
     return relayed
+
+
+class NullHandler(Handler):
+    """A handler that calls nobody: measures the consumer alone."""
+
+    event_types = ("bench.consumed",)
+
+    def deliver(self, event):
+        return DeliveryResult(status=None)
+
+
+def consume_one_at_a_time(consumer) -> int:
+    """Receive one message, handle it, delete it, until the queue is empty.
+
+    Handling is the real consumer's ``process``, so the difference from
+    ``Consumer.poll`` is batching and concurrency alone.
+    """
+    sqs = aws.client("sqs")
+    consumed = 0
+    while True:
+        response = sqs.receive_message(
+            QueueUrl=consumer.queue_url, MaxNumberOfMessages=1, WaitTimeSeconds=1,
+            MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+        )
+        messages = response.get("Messages", [])
+        if not messages:
+            return consumed
+        outcome = consumer.process(messages[0])
+        if outcome.delete:
+            sqs.delete_message(
+                QueueUrl=consumer.queue_url, ReceiptHandle=messages[0]["ReceiptHandle"]
+            )
+        consumed += 1

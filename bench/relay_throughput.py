@@ -59,6 +59,19 @@ def measure(label, publisher, batch_sizes, events, naive_events):
     return rows
 
 
+def set_fillfactor(percent: int | None) -> None:
+    """Set the outbox table's fillfactor, or reset it to the default (100)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if percent is None:
+            cursor.execute("ALTER TABLE outbox_outboxevent RESET (fillfactor)")
+        else:
+            cursor.execute(
+                "ALTER TABLE outbox_outboxevent SET (fillfactor = %s)" % int(percent)
+            )
+
+
 def sns_publisher(endpoint: str):
     from django.conf import settings
 
@@ -96,6 +109,11 @@ def main():
         "--sns-events", type=int, default=3_000,
         help="Events relayed per batch size, and by the naive relay, to SNS.",
     )
+    arguments.add_argument(
+        "--fillfactor", type=int, default=None,
+        help="Also measure the do-nothing publisher with the table's fillfactor set "
+        "to this percentage (reset afterwards), to show the effect of HOT claims.",
+    )
     options = arguments.parse_args()
     setup_django()
     from outbox.publishers import NullPublisher
@@ -109,6 +127,15 @@ def main():
         f"{options.events:,} events per batch size, {options.naive_events:,} for "
         "the naive relay (read one row, publish, save, one transaction each)."
     ]
+    if options.fillfactor:
+        set_fillfactor(options.fillfactor)
+        try:
+            rows += measure(
+                f"do-nothing publisher, fillfactor {options.fillfactor}",
+                NullPublisher(), batch_sizes, options.events, options.naive_events,
+            )
+        finally:
+            set_fillfactor(None)
     if options.sns:
         rows += measure_sns(options.sns, batch_sizes, options.sns_events)
         notes.append(
@@ -126,10 +153,10 @@ def measure_sns(endpoint, batch_sizes, events):
             return measure("SNS on LocalStack", publisher, batch_sizes, events, events)
         finally:
             publisher.close()
-    import localstack
+    from localstack import LocalStackServer
 
-    with localstack.running() as url:
-        return measure_sns(url, batch_sizes, events)
+    with LocalStackServer() as server:
+        return measure_sns(server.endpoint_url, batch_sizes, events)
 
 
 if __name__ == "__main__":

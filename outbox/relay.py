@@ -273,7 +273,8 @@ class _NotifyWaiter:
 
     The LISTEN connection opens when the waiter is made and again on the
     wait after it failed, so a database restart degrades the relay to
-    polling instead of stopping it. ``notified_wakeups`` counts the waits that a notification ended.
+    polling instead of stopping it. ``notified_wakeups`` counts the waits
+    that a notification ended.
     """
 
     def __init__(self, database: str):
