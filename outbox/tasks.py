@@ -10,7 +10,7 @@ long-running ``relay_outbox`` command::
         "outbox-purge": {
             "task": "outbox.tasks.purge_published",
             "schedule": crontab(hour=3, minute=0),
-            "kwargs": {"older_than_days": 7, "archive_storage": None},
+            "kwargs": {"older_than_days": 7},
         },
     }
 
@@ -26,6 +26,7 @@ from datetime import timedelta
 
 from celery import shared_task
 
+from outbox import purge
 from outbox.relay import Relay
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,12 @@ def relay_pending(batch_size: int | None = None) -> int:
                 break
     finally:
         relay.close()
-    logger.info("relay task finished", extra={"relay": relay.relay_id, "claimed": claimed})
+    # A beat schedule runs this every few seconds, so idle passes log at DEBUG.
+    level = logging.INFO if claimed else logging.DEBUG
+    logger.log(
+        level, "relay task claimed %s events", claimed,
+        extra={"relay": relay.relay_id, "claimed": claimed},
+    )
     return claimed
 
 
@@ -56,15 +62,11 @@ def purge_published(
     batch_size: int | None = None,
     archive_storage: str | None = None,
 ) -> int:
-    """Delete events published more than ``older_than_days`` days ago.
+    """Delete published events created more than ``older_than_days`` days ago.
 
     ``archive_storage`` is a ``STORAGES`` alias that receives each batch as
     JSON Lines before it is deleted. Returns the number of events deleted.
     """
-    # Imported here so that this module loads in a release without the
-    # purge module, and the relay task keeps working there.
-    from outbox import purge
-
     options = {"archive_storage": archive_storage}
     if batch_size is not None:
         options["batch_size"] = batch_size
