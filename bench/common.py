@@ -177,6 +177,9 @@ def record(
         f"- command: `{command_line()}`",
         f"- commit: {commit()}",
         f"- machine: {machine()}",
+        "- load average (1, 5, 15 min) when recorded: "
+        + ", ".join(f"{value:.1f}" for value in os.getloadavg())
+        + " (other processes share the machine)",
         "",
         "| measurement | result | baseline in the same run |",
         "| --- | --- | --- |",
