@@ -6,8 +6,6 @@ Publications are counted by draining the heap queue, which every
 
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 from datetime import timedelta
@@ -65,20 +63,10 @@ def relay_environment(**outbox_overrides) -> dict[str, str]:
     )
 
 
-def start_manage(args, env, log_path) -> subprocess.Popen:
-    """Start a manage.py command; the child keeps its own copy of the log file."""
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            [sys.executable, str(processes.ROOT / "manage.py"), *args],
-            cwd=processes.ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-
-
 def run_relays(count: int, tmp_path, env) -> list[int]:
     """Start ``count`` relay processes with --once at the same time; wait for all."""
     started = [
-        start_manage(
+        processes.start_manage(
             ["relay_outbox", "--once", "--batch-size", "10", "--relay-id", f"relay-{n}"],
             env,
             tmp_path / f"relay-{n}.log",
@@ -153,7 +141,7 @@ def test_killed_relay_rows_published_after_lease(
     stuck_env = relay_environment(
         LEASE_SECONDS=2, AWS_ENDPOINT_URL=black_hole.url, TOPIC_ARN=fanout.topic_arn
     )
-    stuck = start_manage(
+    stuck = processes.start_manage(
         ["relay_outbox", "--batch-size", "10", "--relay-id", "doomed"],
         stuck_env,
         tmp_path / "doomed.log",
