@@ -62,7 +62,7 @@ def purge_published(
     batch_size: int | None = None,
     archive_storage: str | None = None,
 ) -> int:
-    """Delete published events created more than ``older_than_days`` days ago.
+    """Delete events published more than ``older_than_days`` days ago.
 
     ``archive_storage`` is a ``STORAGES`` alias that receives each batch as
     JSON Lines before it is deleted. Returns the number of events deleted.

@@ -24,8 +24,6 @@ COMMANDS = [
     ("integrations", "consume_integration"),
     ("integrations", "setup_fanout"),
 ]
-# Pages that other parts of the docs link to but that are written separately.
-SEPARATE_PAGES = {"guarantees.md", "operations.md", "benchmarks.md"}
 LINK = re.compile(r"\]\(([^)#\s]+\.md)(#[^)]*)?\)")
 
 
@@ -89,7 +87,7 @@ def test_docs_links_resolve():
     broken = []
     for page in DOCS.rglob("*.md"):
         for target, _ in LINK.findall(page.read_text()):
-            if target.startswith("http") or Path(target).name in SEPARATE_PAGES:
+            if target.startswith("http"):
                 continue
             if not (page.parent / target).resolve().exists():
                 broken.append(f"{page.relative_to(DOCS)} -> {target}")
