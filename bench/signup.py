@@ -99,10 +99,52 @@ def run(signups: int, variants) -> dict[str, list[float]]:
     return timings
 
 
+def breakdown(repetitions: int) -> list[tuple[str, str, str]]:
+    """Time the statements a signup is made of, each in its own transaction."""
+    import json
+    import uuid
+
+    from django.db import connection, transaction
+
+    statements = {
+        "round trip (SELECT 1)": ("SELECT 1", lambda number: []),
+        "user INSERT": (
+            "INSERT INTO auth_user (password, is_superuser, username, first_name, "
+            "last_name, email, is_staff, is_active, date_joined) VALUES "
+            "('x', false, %s, 'Bench', '', %s, false, true, now())",
+            lambda number: [f"piece{number}", f"piece{number}@example.com"],
+        ),
+        "event INSERT (hand-written)": (
+            "INSERT INTO outbox_outboxevent (id, type, source, subject, data, "
+            "created_at, trace_parent, status, attempts, next_attempt_at, last_error, "
+            "sns_message_id, payload_key, claimed_by) VALUES (%s, 'user.signed_up', "
+            "'/bench', %s, %s, now(), '', 'pending', 0, now(), '', '', '', '')",
+            lambda number: [uuid.uuid4(), str(number), json.dumps(
+                {"user_id": number, "email": f"piece{number}@example.com"})],
+        ),
+    }
+    rows = []
+    for name, (sql, parameters) in statements.items():
+        timings = []
+        for number in range(repetitions):
+            with transaction.atomic(), connection.cursor() as cursor:
+                start = time.perf_counter()
+                cursor.execute(sql, parameters(number))
+                timings.append(time.perf_counter() - start)
+        rows.append((f"statement: {name}, median", f"{median(timings) * 1000:.2f} ms",
+                     "(part of the transaction)"))
+    return rows
+
+
 def main():
     arguments = parser(__doc__.splitlines()[0])
     arguments.add_argument(
         "--signups", type=int, default=2_000, help="Signups timed per variant."
+    )
+    arguments.add_argument(
+        "--breakdown", action="store_true",
+        help="Also time a round trip, the user INSERT and a hand-written event "
+        "INSERT alone, 500 times each.",
     )
     options = arguments.parse_args()
     setup_django()
@@ -123,6 +165,9 @@ def main():
                 f"{figure:.2f} ms (+{(figure / baseline - 1) * 100:.0f}%)",
                 f"{baseline:.2f} ms without outbox",
             ))
+    if options.breakdown:
+        rows += breakdown(500)
+        truncate("auth_user", "outbox_outboxevent")
     notes = [
         f"{options.signups:,} signups per variant, alternating; each is INSERT "
         "auth_user (+ INSERT outbox_outboxevent) and COMMIT.",
