@@ -8,6 +8,7 @@ filters and queue actions, so this module never refers to queues.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 
 from django import forms
@@ -16,7 +17,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import connection
+from django.db import OperationalError, connection, connections, transaction
 from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Lower
@@ -31,8 +32,13 @@ from outbox.masking import can_view_personal_data, mask_data, mask_text
 from outbox.messages import build_cloudevent
 from outbox.models import OutboxEvent, RelayAttempt
 
+logger = logging.getLogger(__name__)
+
 # Pages count at most this many rows, so a page never runs a full COUNT(*).
 COUNT_LIMIT = 10_000
+# On PostgreSQL a count also stops after this long, because a filter that
+# matches few of millions of rows must read them all to count to the limit.
+COUNT_TIMEOUT_MS = 500
 # One action run changes at most this many events; run it again for more.
 ACTION_LIMIT = 10_000
 # Same expression as the outbox_data_email_idx index, so searches use it.
@@ -41,11 +47,29 @@ SUBJECTS_PER_EMAIL = 100
 
 
 class CappedCountPaginator(Paginator):
-    """Count at most ``COUNT_LIMIT + 1`` rows: a bounded subquery, not the table."""
+    """Count at most ``COUNT_LIMIT + 1`` rows: a bounded subquery, not the table.
+
+    A count that times out on PostgreSQL is reported as ``COUNT_LIMIT + 1``.
+    """
 
     @cached_property
     def count(self):
-        return self.object_list.order_by()[: COUNT_LIMIT + 1].count()
+        queryset = self.object_list.order_by()[: COUNT_LIMIT + 1]
+        database = connections[queryset.db]
+        if database.vendor != "postgresql":
+            return queryset.count()
+        try:
+            with transaction.atomic(using=queryset.db), database.cursor() as cursor:
+                cursor.execute("SHOW statement_timeout")
+                previous = cursor.fetchone()[0]
+                cursor.execute("SET LOCAL statement_timeout = %s", [COUNT_TIMEOUT_MS])
+                count = queryset.count()
+                # Restored for the rest of an enclosing transaction, if any.
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+                return count
+        except OperationalError:
+            logger.info("admin count timed out", extra={"timeout_ms": COUNT_TIMEOUT_MS})
+            return COUNT_LIMIT + 1
 
 
 class EventTypeFilter(admin.SimpleListFilter):
@@ -98,16 +122,16 @@ def search_filter(term: str) -> Q:
     if event_id is not None:
         return Q(id=event_id) | Q(subject=term)
     if "@" in term:
-        with_email = OutboxEvent.objects.alias(email=DATA_EMAIL).filter(
-            email=term.lower()
-        )
-        subjects = list(
-            with_email.exclude(subject="")
+        # Both lists are read first, so the final query is an OR of two
+        # index lookups by value, which PostgreSQL turns into a BitmapOr.
+        matches = list(
+            OutboxEvent.objects.alias(email=DATA_EMAIL)
+            .filter(email=term.lower())
             .order_by()
-            .values_list("subject", flat=True)
-            .distinct()[:SUBJECTS_PER_EMAIL]
+            .values_list("id", "subject")[:SUBJECTS_PER_EMAIL]
         )
-        return Q(id__in=with_email.values("id")) | Q(subject__in=subjects)
+        subjects = {subject for _, subject in matches if subject}
+        return Q(id__in=[event_id for event_id, _ in matches]) | Q(subject__in=subjects)
     return Q(subject=term)
 
 

@@ -263,3 +263,22 @@ def test_operator_sees_every_action(operator):
     assert choices[1:] == [
         "retry_events", "replay_events", "replay_to_integration", "redrive_events",
     ]
+
+
+@pytest.mark.usefixtures("postgres")
+def test_slow_count_stops_at_timeout(monkeypatch):
+    from outbox import admin as outbox_admin
+    from outbox.models import OutboxEvent
+
+    monkeypatch.setattr(outbox_admin, "COUNT_TIMEOUT_MS", 10)
+    for subject in range(3):
+        signup_event(subject=str(subject))
+    slow = OutboxEvent.objects.extra(where=["pg_sleep(0.05) IS NOT NULL"])
+
+    count = outbox_admin.CappedCountPaginator(slow, 50).count
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        timeout_after = cursor.fetchone()[0]
+
+    assert count == outbox_admin.COUNT_LIMIT + 1
+    assert timeout_after == "0"
