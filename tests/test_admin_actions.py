@@ -232,3 +232,15 @@ def test_retried_event_is_published_again(operator, fanout):
     assert event.status == OutboxEvent.Status.PUBLISHED
     # The operator's own signup and login events are published too.
     assert str(event.id) in {json.loads(m["Body"])["id"] for m in receive_all("heap")}
+
+
+def test_dead_letter_reason_masked_for_viewer(client, fanout):
+    make_staff("viewer", "outbox.view_outboxevent")
+    client.login(username="viewer", password=PASSWORD)
+    dead_letter(signup_event(**published()), "mailchimp",
+                reason="HTTP 400: ada@example.com looks fake")
+
+    page = client.get(dead_letters_url("mailchimp")).content.decode()
+
+    assert "ada@example.com" not in page
+    assert "a***@***.com looks fake" in page
