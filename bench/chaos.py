@@ -1,8 +1,8 @@
 """Chaos run: signups flow through relays and consumers that keep being killed.
 
 Three ``relay_outbox`` and three ``consume_integration`` processes (one per
-integration) work on PostgreSQL and a local AWS (moto's server, or LocalStack
-with ``--aws localstack``) while this script:
+integration) work on PostgreSQL and a local AWS (LocalStack when
+bench/localstack.py installed it, else moto's server) while this script:
 
 - signs users up from two threads, so commits interleave;
 - SIGKILLs a random relay or consumer every few seconds and restarts it;
@@ -16,7 +16,7 @@ committed signup with what each fake third party did and with the
 dead-letter queues. The script prints it and exits with status 1 when any
 event was lost, had a duplicate side effect, or got stuck.
 
-    .venv/bin/python bench/chaos.py                      # 2,000 signups on moto
+    .venv/bin/python bench/chaos.py                      # 2,000 signups
     .venv/bin/python bench/chaos.py --signups 100000 --aws localstack
 
 The database (``--database-url``, default the ``chaos`` database on
@@ -83,7 +83,9 @@ class Ledger:
         lines = [
             f"chaos ledger: {self.signups} signups, "
             f"{self.signups * len(INTEGRATIONS)} deliveries expected",
-            f"{'':38}" + "".join(f"{name:>11}" for name in INTEGRATIONS) + f"{'total':>11}",
+            f"{'':38}"
+            + "".join(f"{name:>11}" for name in INTEGRATIONS)
+            + f"{'total':>11}",
         ]
         for label, counts in self.rows.items():
             total = sum(counts.values())
@@ -118,7 +120,10 @@ class ManagedProcess:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, str(ROOT / "manage.py"), *self.args],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
 
@@ -239,7 +244,9 @@ def run(options: ChaosOptions, aws_endpoint: str, database_url: str) -> Ledger:
         aws.reset_clients()
         fanout.forget_queue_urls()
         plan = fanout.apply(fanout.build_plan())
-        processes = _processes(plan, proxy, aws_endpoint, database_url, suffix, fake, log_dir)
+        processes = _processes(
+            plan, proxy, aws_endpoint, database_url, suffix, fake, log_dir
+        )
         try:
             chaos = _run_chaos(options, processes, proxy)
             settled = _wait_until_settled(plan, options.settle_timeout)
@@ -276,8 +283,11 @@ def _settings(aws_endpoint, suffix, fake):
         },
         "mailchimp": {
             "CLASS": "integrations.handlers.mailchimp.MailchimpHandler",
-            "OPTIONS": {"API_KEY": "chaos-us1", "LIST_ID": "chaos-list",
-                        "BASE_URL": f"{fake.base_url}/mailchimp"},
+            "OPTIONS": {
+                "API_KEY": "chaos-us1",
+                "LIST_ID": "chaos-list",
+                "BASE_URL": f"{fake.base_url}/mailchimp",
+            },
         },
         "slack": {
             "CLASS": "integrations.handlers.slack.SlackHandler",
@@ -314,8 +324,13 @@ def _processes(plan, proxy, aws_endpoint, database_url, suffix, fake, log_dir):
         # Relays reach SNS only through the proxy, which the outage cuts.
         "OUTBOX_AWS_ENDPOINT_URL": proxy.url,
         "OUTBOX_OVERRIDES": json.dumps(
-            {"LEASE_SECONDS": 20, "POLL_INTERVAL": 0.5, "OUTAGE_BACKOFF_MAX": 2,
-             "BACKOFF_BASE": 0.5, "BACKOFF_MAX": 2}
+            {
+                "LEASE_SECONDS": 20,
+                "POLL_INTERVAL": 0.5,
+                "OUTAGE_BACKOFF_MAX": 2,
+                "BACKOFF_BASE": 0.5,
+                "BACKOFF_MAX": 2,
+            }
         ),
     }
     consumer_env = {
@@ -329,13 +344,15 @@ def _processes(plan, proxy, aws_endpoint, database_url, suffix, fake, log_dir):
         ManagedProcess(
             f"relay-{n}",
             ["relay_outbox", "--batch-size", "50", "--relay-id", f"relay-{n}"],
-            relay_env, log_dir,
+            relay_env,
+            log_dir,
         )
         for n in range(3)
     ]
     processes += [
-        ManagedProcess(f"consumer-{name}", ["consume_integration", name], consumer_env,
-                       log_dir)
+        ManagedProcess(
+            f"consumer-{name}", ["consume_integration", name], consumer_env, log_dir
+        )
         for name in INTEGRATIONS
     ]
     for process in processes:
@@ -425,7 +442,15 @@ def _sign_up(options: ChaosOptions, part: int, stop: threading.Event) -> None:
 
 def signup_name(number: int) -> str:
     """Return a name with scripts, emoji and markup, as people type them."""
-    samples = ("Zoë", "中文", "العربية", "👩‍👩‍👧‍👦", "<b>&amp;</b>", "O'Brien", "line\u2028sep")
+    samples = (
+        "Zoë",
+        "中文",
+        "العربية",
+        "👩‍👩‍👧‍👦",
+        "<b>&amp;</b>",
+        "O'Brien",
+        "line\u2028sep",
+    )
     return f"{samples[number % len(samples)]} {number}"
 
 
@@ -450,8 +475,10 @@ def _queued(plan) -> int:
     for queue in plan.queues:
         attributes = aws.client("sqs").get_queue_attributes(
             QueueUrl=queue.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages",
-                            "ApproximateNumberOfMessagesNotVisible"],
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+            ],
         )["Attributes"]
         total += sum(int(value) for value in attributes.values())
     return total
@@ -470,8 +497,11 @@ def read_dead_letters(plan) -> dict[str, dict[str, str]]:
         letters = found.setdefault(queue.integration, {})
         while True:
             response = sqs.receive_message(
-                QueueUrl=queue.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-                VisibilityTimeout=300, MessageAttributeNames=["All"],
+                QueueUrl=queue.dlq_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=1,
+                VisibilityTimeout=300,
+                MessageAttributeNames=["All"],
             )
             messages = response.get("Messages", [])
             if not messages:
@@ -500,15 +530,19 @@ def build_ledger(plan, fake: FakeThirdParty, options: ChaosOptions) -> Ledger:
     users = {str(user.pk): user for user in get_user_model().objects.all()}
     events = list(OutboxEvent.objects.filter(type=SIGNED_UP))
     letters = read_dead_letters(plan)
-    deliveries = {
-        (str(d.event_id), d.integration): d for d in Delivery.objects.all()
-    }
+    deliveries = {(str(d.event_id), d.integration): d for d in Delivery.objects.all()}
     record = fake.record
     ledger = Ledger(signups=len(users))
     labels = (
-        "delivered once", "dead-lettered with reason", "  of which rejected by design",
-        "  of which also delivered", "lost", "duplicate side effects",
-        "repeated calls absorbed by the API", "content changed", "stuck",
+        "delivered, acted on once",
+        "dead-lettered with reason",
+        "  of which rejected by design",
+        "  of which also delivered",
+        "lost",
+        "duplicate side effects",
+        "repeated calls absorbed by the API",
+        "content changed",
+        "stuck",
     )
     ledger.rows = {label: Counter() for label in labels}
 
@@ -530,8 +564,16 @@ def build_ledger(plan, fake: FakeThirdParty, options: ChaosOptions) -> Ledger:
             "slack": record.slack_posts[keys["slack"]],
         }
         for name in INTEGRATIONS:
-            _classify(ledger, event, name, calls[name], letters[name].get(str(event.id)),
-                      deliveries.get((str(event.id), name)), fake, keys[name])
+            _classify(
+                ledger,
+                event,
+                name,
+                calls[name],
+                letters[name].get(str(event.id)),
+                deliveries.get((str(event.id), name)),
+                fake,
+                keys[name],
+            )
         _check_content(ledger, event, user, record, keys)
     _check_outbox(ledger)
     return ledger
@@ -542,7 +584,7 @@ def _classify(ledger, event, name, calls, reason, delivery, fake, key):
     event_id = str(event.id)
     rejected = fake.rejects(name, _request_body(name, event))
     if calls >= 1:
-        rows["delivered once"][name] += 1
+        rows["delivered, acted on once"][name] += 1
         if calls > 1:
             if name == "slack":
                 rows["duplicate side effects"][name] += calls - 1
@@ -556,18 +598,25 @@ def _classify(ledger, event, name, calls, reason, delivery, fake, key):
         if rejected:
             rows["  of which rejected by design"][name] += 1
         if not reason and not (delivery and delivery.last_error):
-            ledger.violations.append(f"{name}: event {event_id} dead-lettered without reason")
+            ledger.violations.append(
+                f"{name}: event {event_id} dead-lettered without reason"
+            )
     if calls == 0 and reason is None:
         rows["lost"][name] += 1
         state = delivery.status if delivery else "no delivery row"
         ledger.violations.append(f"{name}: event {event_id} lost ({state})")
     if rejected and calls:
         ledger.violations.append(f"{name}: rejected event {event_id} was acted on")
-    if calls == 0 and reason is None and delivery and delivery.status in (
-        "in_progress", "retrying"
+    if (
+        calls == 0
+        and reason is None
+        and delivery
+        and delivery.status in ("in_progress", "retrying")
     ):
         rows["stuck"][name] += 1
-        ledger.violations.append(f"{name}: delivery of {event_id} stuck in {delivery.status}")
+        ledger.violations.append(
+            f"{name}: delivery of {event_id} stuck in {delivery.status}"
+        )
 
 
 def _request_body(name: str, event) -> dict:
@@ -608,50 +657,100 @@ def _check_outbox(ledger):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     defaults = ChaosOptions()
-    parser.add_argument("--signups", type=int, default=defaults.signups,
-                        help="users to sign up (default: %(default)s)")
-    parser.add_argument("--rate", type=float, default=defaults.rate,
-                        help="signups per second (default: %(default)s)")
-    parser.add_argument("--kill-interval", type=float, default=defaults.kill_interval,
-                        help="mean seconds between SIGKILLs (default: %(default)s)")
-    parser.add_argument("--outage-seconds", type=float, default=defaults.outage_seconds,
-                        help="seconds SNS is unreachable for the relays; 0 for none "
-                        "(default: %(default)s)")
-    parser.add_argument("--transient-rate", type=float, default=defaults.transient_rate,
-                        help="share of third-party calls that fail transiently "
-                        "(default: %(default)s)")
-    parser.add_argument("--reject-every", type=int, default=defaults.reject_every,
-                        help="one user in this many is rejected for good by Heap and "
-                        "one by Mailchimp (default: %(default)s)")
-    parser.add_argument("--settle-timeout", type=float, default=defaults.settle_timeout,
-                        help="seconds to wait for the pipeline to drain after the "
-                        "chaos (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=defaults.seed,
-                        help="seed of the kills and failures (default: %(default)s)")
-    parser.add_argument("--aws", choices=("moto", "localstack"), default="moto",
-                        help="local AWS to start (default: %(default)s)")
-    parser.add_argument("--database-url",
-                        default=os.environ.get("CHAOS_DATABASE_URL", DEFAULT_DATABASE_URL),
-                        help="PostgreSQL database to use; its tables are emptied "
-                        "(default: CHAOS_DATABASE_URL or %(default)s)")
-    parser.add_argument("--log-dir", type=Path, default=None,
-                        help="folder for the processes' logs (default: a new "
-                        "temporary folder)")
+    parser.add_argument(
+        "--signups",
+        type=int,
+        default=defaults.signups,
+        help="users to sign up (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=defaults.rate,
+        help="signups per second (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--kill-interval",
+        type=float,
+        default=defaults.kill_interval,
+        help="mean seconds between SIGKILLs (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--outage-seconds",
+        type=float,
+        default=defaults.outage_seconds,
+        help="seconds SNS is unreachable for the relays; 0 for none "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--transient-rate",
+        type=float,
+        default=defaults.transient_rate,
+        help="share of third-party calls that fail transiently "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--reject-every",
+        type=int,
+        default=defaults.reject_every,
+        help="one user in this many is rejected for good by Heap and "
+        "one by Mailchimp (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--settle-timeout",
+        type=float,
+        default=defaults.settle_timeout,
+        help="seconds to wait for the pipeline to drain after the "
+        "chaos (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.seed,
+        help="seed of the kills and failures (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--aws",
+        choices=("auto", "moto", "localstack"),
+        default="auto",
+        help="local AWS to start; auto picks LocalStack when "
+        "bench/localstack.py installed it, else moto, which slows "
+        "down as queues fill (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("CHAOS_DATABASE_URL", DEFAULT_DATABASE_URL),
+        help="PostgreSQL database to use; its tables are emptied "
+        "(default: CHAOS_DATABASE_URL or %(default)s)",
+    )
+    parser.add_argument(
+        "--log-dir",
+        type=Path,
+        default=None,
+        help="folder for the processes' logs (default: a new " "temporary folder)",
+    )
     return parser
 
 
 def setup_django(database_url: str) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.guarantees_settings"
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"),
-                        ("AWS_SECRET_ACCESS_KEY", "testing"),
-                        ("AWS_DEFAULT_REGION", "us-east-1")):
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
         os.environ.setdefault(name, value)
     from bench.common import setup_django as setup_benchmark_django
     from bench.common import truncate
 
     setup_benchmark_django(database_url)
-    truncate("integrations_deliveryattempt", "integrations_delivery",
-             "outbox_relayattempt", "outbox_outboxevent", "auth_user")
+    truncate(
+        "integrations_deliveryattempt",
+        "integrations_delivery",
+        "outbox_relayattempt",
+        "outbox_outboxevent",
+        "auth_user",
+    )
 
 
 class MotoServerProcess:
@@ -664,9 +763,18 @@ class MotoServerProcess:
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
         with open(log_dir / "moto.log", "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                 "-p", str(self.port)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                [
+                    sys.executable,
+                    "-m",
+                    "moto.server",
+                    "-H",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
             )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -692,15 +800,22 @@ def main(argv: list[str] | None = None) -> int:
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="chaos-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     options = ChaosOptions(
-        signups=args.signups, rate=args.rate, kill_interval=args.kill_interval,
-        outage_seconds=args.outage_seconds, transient_rate=args.transient_rate,
-        reject_every=args.reject_every, settle_timeout=args.settle_timeout,
-        seed=args.seed, log_dir=log_dir,
+        signups=args.signups,
+        rate=args.rate,
+        kill_interval=args.kill_interval,
+        outage_seconds=args.outage_seconds,
+        transient_rate=args.transient_rate,
+        reject_every=args.reject_every,
+        settle_timeout=args.settle_timeout,
+        seed=args.seed,
+        log_dir=log_dir,
     )
-    if args.aws == "localstack":
-        from bench.localstack import LocalStackServer
+    from bench import localstack
 
-        server = LocalStackServer().start()
+    if args.aws == "auto":
+        args.aws = "localstack" if localstack.is_installed() else "moto"
+    if args.aws == "localstack":
+        server = localstack.LocalStackServer().start()
     else:
         server = MotoServerProcess(log_dir)
     started = time.monotonic()

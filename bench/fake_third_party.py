@@ -1,12 +1,13 @@
 """A local stand-in for Heap, Mailchimp and Slack that records every request.
 
 It listens on 127.0.0.1 only. It fails a configurable share of calls with a
-transient response (500, 503, 429 with ``Retry-After``, 408) before acting, and
-rejects some users for good with 400: Heap the users whose id is a multiple
-of ``heap_reject_every``, Mailchimp the addresses containing ``+reject@``. Each stand-in acts as its real API
-does on a repeated call: Heap records nothing new for a repeated idempotency
-key, a Mailchimp ``PUT`` of the same member changes nothing, and every Slack
-post shows up in the channel.
+transient response (500, 503, 429 with ``Retry-After``, 408) before acting.
+It rejects some users for good with 400: Heap the users whose id is a
+multiple of ``heap_reject_every``, Mailchimp the addresses containing
+``+reject@``. Each stand-in acts as its real API does on a repeated call:
+Heap records nothing new for a repeated idempotency key, a Mailchimp ``PUT``
+of the same member changes nothing, and every Slack post shows up in the
+channel.
 """
 
 from __future__ import annotations

@@ -40,8 +40,12 @@ def chaos_aws(request, tmp_path):
 @pytest.mark.timeout(1800)
 def test_chaos_run_loses_nothing(postgres, transactional_db, chaos_aws, tmp_path):
     options = ChaosOptions(
-        signups=SIGNUPS, kill_interval=3.0, outage_seconds=8, reject_every=100,
-        settle_timeout=900, log_dir=tmp_path,
+        signups=SIGNUPS,
+        kill_interval=3.0,
+        outage_seconds=8,
+        reject_every=100,
+        settle_timeout=900,
+        log_dir=tmp_path,
     )
 
     ledger = run(options, chaos_aws, processes.database_url())

@@ -51,14 +51,18 @@ def cloudevent_message(user_id=1, event_type=LOGGED_IN):
     data = {"user_id": user_id, "email": f"user{user_id}@example.com", "name": "Ada"}
     event = record_event(event_type, data, subject=user_id)
     message = build_message(
-        event, conf.get_positive_number("MAX_MESSAGE_BYTES"), conf.get("CLAIM_CHECK_PREFIX")
+        event,
+        conf.get_positive_number("MAX_MESSAGE_BYTES"),
+        conf.get("CLAIM_CHECK_PREFIX"),
     )
     return str(event.id), message.body, message.attributes
 
 
 def send(consumer, body, attributes=None):
     aws.client("sqs").send_message(
-        QueueUrl=consumer.queue_url, MessageBody=body, MessageAttributes=attributes or {}
+        QueueUrl=consumer.queue_url,
+        MessageBody=body,
+        MessageAttributes=attributes or {},
     )
 
 
@@ -87,22 +91,31 @@ def dead_letters(consumer) -> list[tuple[str, str]]:
     found = []
     while True:
         response = sqs.receive_message(
-            QueueUrl=consumer.dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+            QueueUrl=consumer.dlq_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
             MessageAttributeNames=["All"],
         )
         messages = response.get("Messages", [])
         if not messages:
             return found
         for message in messages:
-            reason = message.get("MessageAttributes", {}).get(DEAD_LETTER_REASON_ATTRIBUTE)
+            reason = message.get("MessageAttributes", {}).get(
+                DEAD_LETTER_REASON_ATTRIBUTE
+            )
             found.append((message["Body"], reason["StringValue"] if reason else ""))
-            sqs.delete_message(QueueUrl=consumer.dlq_url, ReceiptHandle=message["ReceiptHandle"])
+            sqs.delete_message(
+                QueueUrl=consumer.dlq_url, ReceiptHandle=message["ReceiptHandle"]
+            )
 
 
 def queue_depth(consumer) -> int:
     attributes = aws.client("sqs").get_queue_attributes(
         QueueUrl=consumer.queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+        ],
     )["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"]) + int(
         attributes["ApproximateNumberOfMessagesNotVisible"]
@@ -115,8 +128,11 @@ def heap_keys(third_parties) -> list[str]:
 
 def cloudevent(**changes):
     document = {
-        "specversion": "1.0", "id": "0d9fb3b5-8b9a-4a43-9b53-0b7a4d8f0a11",
-        "source": "/tests", "type": LOGGED_IN, "data": {"user_id": 5},
+        "specversion": "1.0",
+        "id": "0d9fb3b5-8b9a-4a43-9b53-0b7a4d8f0a11",
+        "source": "/tests",
+        "type": LOGGED_IN,
+        "data": {"user_id": 5},
     }
     document.update(changes)
     return {k: v for k, v in document.items() if v is not None}
@@ -132,9 +148,13 @@ BAD_MESSAGES = {
     ),
     "unknown type": (json.dumps(cloudevent(type="user.deleted")), "'user.deleted'"),
     "unknown specversion": (
-        json.dumps(cloudevent(specversion="0.3")), "unsupported CloudEvents specversion"
+        json.dumps(cloudevent(specversion="0.3")),
+        "unsupported CloudEvents specversion",
     ),
-    "missing source": (json.dumps(cloudevent(source=None)), "missing required attribute"),
+    "missing source": (
+        json.dumps(cloudevent(source=None)),
+        "missing required attribute",
+    ),
     "id not a UUID": (json.dumps(cloudevent(id="event-1")), "is not a UUID"),
     "dataref missing": (
         json.dumps(cloudevent(data=None, dataref="outbox-payloads/absent.json")),
@@ -167,9 +187,9 @@ def test_bad_messages_dead_lettered_with_reasons(
 
 def respond_heap(third_parties, handler):
     third_parties.server.clear_all_handlers()
-    third_parties.server.expect_request("/api/track", method="POST").respond_with_handler(
-        handler
-    )
+    third_parties.server.expect_request(
+        "/api/track", method="POST"
+    ).respond_with_handler(handler)
 
 
 TRANSIENT_RESPONSES = {
@@ -247,9 +267,7 @@ def test_transient_failure_retried_then_dead_lettered(
         assert delays == [2, 2]
 
 
-def test_timeout_retried_then_dead_lettered(
-    postgres, transactional_db, heap, settings
-):
+def test_timeout_retried_then_dead_lettered(postgres, transactional_db, heap, settings):
     silent = SilentServer()
     settings.INTEGRATIONS["HANDLERS"]["heap"]["OPTIONS"].update(
         BASE_URL=silent.url, TIMEOUT=0.5
@@ -420,8 +438,12 @@ def test_outage_after_call_repeats_same_key(
 def crashed_attempt(event_id, integration):
     """Leave the delivery row as a consumer killed in the middle of a call does."""
     Delivery.objects.create(
-        event_id=event_id, integration=integration, event_type="user.signed_up",
-        status="in_progress", attempts=1, lease_owner="killed-consumer",
+        event_id=event_id,
+        integration=integration,
+        event_type="user.signed_up",
+        status="in_progress",
+        attempts=1,
+        lease_owner="killed-consumer",
         lease_until=timezone.now() - timedelta(seconds=1),
     )
 

@@ -53,15 +53,21 @@ def relay_all():
 def peek(queue_url) -> list[dict]:
     """Receive every message without hiding it, to inspect what SQS holds."""
     response = aws.client("sqs").receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-        VisibilityTimeout=0, MessageAttributeNames=["All"],
+        QueueUrl=queue_url,
+        MaxNumberOfMessages=10,
+        WaitTimeSeconds=1,
+        VisibilityTimeout=0,
+        MessageAttributeNames=["All"],
     )
     return response.get("Messages", [])
 
 
 def sqs_size(message) -> int:
     attributes = {
-        name: {"DataType": value["DataType"], "StringValue": value.get("StringValue", "")}
+        name: {
+            "DataType": value["DataType"],
+            "StringValue": value.get("StringValue", ""),
+        }
         for name, value in (message.get("MessageAttributes") or {}).items()
     }
     return message_size(message["Body"], attributes)
@@ -82,8 +88,10 @@ def queue_of(fanout, name):
 
 @pytest.mark.parametrize(
     "text",
-    [pytest.param("x" * 300_000, id="300,000 ASCII"),
-     pytest.param("😀" * 100_000, id="100,000 emoji")],
+    [
+        pytest.param("x" * 300_000, id="300,000 ASCII"),
+        pytest.param("😀" * 100_000, id="100,000 emoji"),
+    ],
 )
 def test_large_payload_round_trips_by_claim_check(
     postgres, transactional_db, fanout, third_parties, text
@@ -104,7 +112,9 @@ def test_large_payload_round_trips_by_claim_check(
     assert tracked["idempotency_key"] == str(event.id)
 
 
-def test_small_payload_travels_inline(postgres, transactional_db, fanout, third_parties):
+def test_small_payload_travels_inline(
+    postgres, transactional_db, fanout, third_parties
+):
     record_event("user.logged_in", {"user_id": 7, "bio": "short"}, subject=7)
 
     relay_all()
@@ -131,8 +141,12 @@ def sign_up(client, name):
     password = "correct-horse-battery-staple-42"
     return client.post(
         reverse("accounts:signup"),
-        {"email": "zoe@example.com", "name": name, "password1": password,
-         "password2": password},
+        {
+            "email": "zoe@example.com",
+            "name": name,
+            "password1": password,
+            "password2": password,
+        },
     )
 
 

@@ -51,7 +51,9 @@ def heap_queue(fanout):
 
 
 def record_logins(count: int) -> set[str]:
-    return {str(record_event(LOGGED_IN, {"user_id": n}, subject=n).id) for n in range(count)}
+    return {
+        str(record_event(LOGGED_IN, {"user_id": n}, subject=n).id) for n in range(count)
+    }
 
 
 def relay_environment(**outbox_overrides) -> dict[str, str]:
@@ -67,7 +69,14 @@ def run_relays(count: int, tmp_path, env) -> list[int]:
     """Start ``count`` relay processes with --once at the same time; wait for all."""
     started = [
         processes.start_manage(
-            ["relay_outbox", "--once", "--batch-size", "10", "--relay-id", f"relay-{n}"],
+            [
+                "relay_outbox",
+                "--once",
+                "--batch-size",
+                "10",
+                "--relay-id",
+                f"relay-{n}",
+            ],
             env,
             tmp_path / f"relay-{n}.log",
         )
@@ -93,7 +102,9 @@ def test_concurrent_relays_publish_each_once(
     published_ids = drain_event_ids(heap_queue(fanout))
     assert sorted(published_ids) == sorted(expected)
     assert OutboxEvent.objects.exclude(status="published").count() == 0
-    relays_that_published = set(OutboxEvent.objects.values_list("claimed_by", flat=True))
+    relays_that_published = set(
+        OutboxEvent.objects.values_list("claimed_by", flat=True)
+    )
     assert len(relays_that_published) > 1
 
 
@@ -147,18 +158,26 @@ def test_killed_relay_rows_published_after_lease(
         tmp_path / "doomed.log",
     )
     try:
-        claimed = wait_for(lambda: OutboxEvent.objects.filter(claimed_by="doomed").exists())
+        claimed = wait_for(
+            lambda: OutboxEvent.objects.filter(claimed_by="doomed").exists()
+        )
         assert claimed, (tmp_path / "doomed.log").read_text()
         processes.kill(stuck)
     finally:
         processes.kill(stuck)
         black_hole.close()
-    doomed_ids = {str(i) for i in OutboxEvent.objects.filter(claimed_by="doomed")
-                  .values_list("id", flat=True)}
+    doomed_ids = {
+        str(i)
+        for i in OutboxEvent.objects.filter(claimed_by="doomed").values_list(
+            "id", flat=True
+        )
+    }
 
     # --once stops when nothing is claimable, so it starts after the lease.
     assert wait_for(
-        lambda: not OutboxEvent.objects.filter(claimed_until__gt=timezone.now()).exists()
+        lambda: not OutboxEvent.objects.filter(
+            claimed_until__gt=timezone.now()
+        ).exists()
     )
     exit_codes = run_relays(1, tmp_path, relay_environment())
 
@@ -181,10 +200,15 @@ class CallbackPublisher(Publisher):
         if self.before:
             self.before()
         if self.outcome == "ok":
-            return [PublishResult(m.event_id, message_id=f"slow-{m.event_id}") for m in messages]
+            return [
+                PublishResult(m.event_id, message_id=f"slow-{m.event_id}")
+                for m in messages
+            ]
         outage = self.outcome == "outage"
-        return [PublishResult(m.event_id, error="slow relay error", outage=outage)
-                for m in messages]
+        return [
+            PublishResult(m.event_id, error="slow relay error", outage=outage)
+            for m in messages
+        ]
 
 
 class RecordingPublisher(Publisher):
@@ -193,7 +217,9 @@ class RecordingPublisher(Publisher):
 
     def publish(self, messages):
         self.published.extend(messages)
-        return [PublishResult(m.event_id, message_id=f"fast-{m.event_id}") for m in messages]
+        return [
+            PublishResult(m.event_id, message_id=f"fast-{m.event_id}") for m in messages
+        ]
 
 
 def expire_leases():
@@ -211,7 +237,9 @@ def test_slow_relay_cannot_overwrite_takeover(postgres, transactional_db, slow_o
 
     slow = Relay(
         relay_id="slow",
-        publisher=CallbackPublisher(lease_expires_and_fast_relay_takes_over, slow_outcome),
+        publisher=CallbackPublisher(
+            lease_expires_and_fast_relay_takes_over, slow_outcome
+        ),
     )
     stats = slow.run_once()
 
@@ -233,7 +261,9 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def test_unreachable_sns_charges_no_attempt(postgres, transactional_db, fanout, settings):
+def test_unreachable_sns_charges_no_attempt(
+    postgres, transactional_db, fanout, settings
+):
     events = [record_event(LOGGED_IN, {"user_id": n}, subject=n) for n in range(12)]
     publisher = SNSPublisher()  # topic ARN resolved while moto is reachable
     settings.OUTBOX = {**settings.OUTBOX, "AWS_ENDPOINT_URL": closed_port_url()}
@@ -246,7 +276,9 @@ def test_unreachable_sns_charges_no_attempt(postgres, transactional_db, fanout, 
         relay.close()
 
     assert stats.outage == len(events)
-    assert OutboxEvent.objects.filter(status="pending", attempts=0).count() == len(events)
+    assert OutboxEvent.objects.filter(status="pending", attempts=0).count() == len(
+        events
+    )
     assert OutboxEvent.objects.filter(claimed_until__isnull=False).count() == 0
     assert RelayAttempt.objects.count() == 0
     assert "unreachable" in OutboxEvent.objects.first().last_error
@@ -269,7 +301,9 @@ class OneInvalidEntryPublisher(SNSPublisher):
         return entry
 
 
-def test_invalid_entry_charges_only_itself(postgres, transactional_db, fanout, settings):
+def test_invalid_entry_charges_only_itself(
+    postgres, transactional_db, fanout, settings
+):
     settings.OUTBOX = {**settings.OUTBOX, "MAX_ATTEMPTS": 2}
     events = [record_event(LOGGED_IN, {"user_id": n}, subject=n) for n in range(5)]
     invalid = events[2]
@@ -315,7 +349,11 @@ class OrderRecordingPublisher(Publisher):
 
 
 def test_fifo_topic_keeps_subject_order(postgres, transactional_db, settings):
-    settings.OUTBOX = {**settings.OUTBOX, "TOPIC_NAME": "events.fifo", "TOPIC_ARN": None}
+    settings.OUTBOX = {
+        **settings.OUTBOX,
+        "TOPIC_NAME": "events.fifo",
+        "TOPIC_ARN": None,
+    }
     a1 = record_event(LOGGED_IN, {"n": 1}, subject="a")
     b1 = record_event(LOGGED_IN, {"n": 2}, subject="b")
     a2 = record_event(LOGGED_IN, {"n": 3}, subject="a")
@@ -326,7 +364,9 @@ def test_fifo_topic_keeps_subject_order(postgres, transactional_db, settings):
     for _ in range(6):
         relay.run_once()
         # Make the retry of the rejected event due at once.
-        OutboxEvent.objects.filter(status="pending").update(next_attempt_at=timezone.now())
+        OutboxEvent.objects.filter(status="pending").update(
+            next_attempt_at=timezone.now()
+        )
 
     a_order = [i for i in publisher.order if i in {str(a1.id), str(a2.id), str(a3.id)}]
     assert a_order == [str(a1.id), str(a2.id), str(a3.id)]
@@ -336,10 +376,13 @@ def test_fifo_topic_keeps_subject_order(postgres, transactional_db, settings):
 
 def test_fifo_topic_groups_by_subject(postgres, transactional_db, aws_settings):
     aws_settings.OUTBOX = {
-        **aws_settings.OUTBOX, "TOPIC_NAME": aws_settings.OUTBOX["TOPIC_NAME"] + ".fifo"
+        **aws_settings.OUTBOX,
+        "TOPIC_NAME": aws_settings.OUTBOX["TOPIC_NAME"] + ".fifo",
     }
     plan = fanout_module.apply(fanout_module.build_plan())
-    events = [record_event(LOGGED_IN, {"n": n}, subject=f"user-{n % 2}") for n in range(4)]
+    events = [
+        record_event(LOGGED_IN, {"n": n}, subject=f"user-{n % 2}") for n in range(4)
+    ]
     relay = Relay(relay_id="fifo")
     try:
         relay.run(threading.Event(), interval=0, once=True)
@@ -347,7 +390,9 @@ def test_fifo_topic_groups_by_subject(postgres, transactional_db, aws_settings):
         relay.close()
 
     response = aws.client("sqs").receive_message(
-        QueueUrl=heap_queue(plan), MaxNumberOfMessages=10, WaitTimeSeconds=1,
+        QueueUrl=heap_queue(plan),
+        MaxNumberOfMessages=10,
+        WaitTimeSeconds=1,
         MessageSystemAttributeNames=["MessageGroupId", "MessageDeduplicationId"],
     )
     received = {
