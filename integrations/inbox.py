@@ -119,7 +119,11 @@ def finish(
                 error=error[:4000],
                 attempted_at=now,
             )
-    if not updated:
+    if updated:
+        # Receivers of the delivery signals see the recorded outcome.
+        for field, value in changes.items():
+            setattr(delivery, field, value)
+    else:
         logger.warning(
             "delivery lease lost before recording its outcome",
             extra={"delivery_id": delivery.pk, "event_id": str(delivery.event_id)},

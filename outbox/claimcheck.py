@@ -26,10 +26,15 @@ def get_storage():
 
 
 def store_payload(key: str, payload: bytes) -> None:
-    """Write ``payload`` under ``key``, replacing an earlier copy."""
+    """Write ``payload`` under ``key`` unless an earlier publish stored it.
+
+    Keys contain the event id and event data never changes, so a stored copy
+    is kept: replacing it would let a consumer of the earlier message find
+    nothing between the delete and the write.
+    """
     storage = get_storage()
     if storage.exists(key):
-        storage.delete(key)
+        return
     saved_name = storage.save(key, ContentFile(payload))
     if saved_name != key:
         raise RuntimeError(

@@ -18,6 +18,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
     EndpointConnectionError,
+    ParamValidationError,
     ReadTimeoutError,
 )
 from botocore.exceptions import ConnectTimeoutError
@@ -122,9 +123,12 @@ class SNSPublisher(Publisher):
                 extra={"event_id": message.event_id, "payload_key": message.payload_key},
                 exc_info=True,
             )
+            # Storage being down is not the event's fault, so like an SNS
+            # outage it pauses the relay without charging an attempt.
             return PublishResult(
                 message.event_id,
                 error=f"claim-check store of {message.payload_key!r} failed: {error!r}",
+                outage=True,
             )
         return None
 
@@ -162,6 +166,10 @@ class SNSPublisher(Publisher):
                 # entries). One call per entry charges only the invalid one.
                 return [result for m in batch for result in self._publish_batch([m])]
             return _fail_all(batch, f"SNS PublishBatch failed: {error}", outage=outage)
+        except ParamValidationError as error:
+            # botocore rejected the request before sending it: the entries
+            # are at fault, not SNS.
+            return _fail_all(batch, f"SNS request invalid: {error}", outage=False)
         except BotoCoreError as error:
             return _fail_all(batch, f"SNS client error: {error}", outage=True)
         return _read_batch_response(batch, response)
