@@ -55,7 +55,7 @@ test-django6: $(BIN_DJANGO6)/.installed
 # --help for the options of larger runs.
 bench: $(BIN)/.installed
 	$(BIN)/python bench/localstack.py install
-	$(BIN)/python bench/relay_throughput.py --sns start --fillfactor 70
+	$(BIN)/python bench/relay_throughput.py --sns start --fillfactor 100
 	$(BIN)/python bench/signup.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/consumer_throughput.py
