@@ -189,3 +189,11 @@ def test_relay_command_rejects_bad_publisher_setting(settings):
     settings.OUTBOX = {**settings.OUTBOX, "PUBLISHER": "outbox.nowhere.Publisher"}
     with pytest.raises(Exception, match="cannot be imported"):
         call_command("relay_outbox", "--once")
+
+
+@pytest.mark.parametrize("option, value", [("--batch-size", "0"), ("--interval", "-1")])
+def test_relay_command_rejects_bad_options(option, value):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match=f"argument {option}: .* got '{value}'"):
+        call_command("relay_outbox", option, value)

@@ -6,15 +6,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.consumer import Consumer
+from outbox.management.arguments import positive_int
 
 logger = logging.getLogger(__name__)
-
-
-def positive_int(value):
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
 
 
 class Command(BaseCommand):

@@ -6,23 +6,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from outbox import conf
+from outbox.management.arguments import non_negative_float, positive_int
 from outbox.relay import Relay
 
 logger = logging.getLogger(__name__)
-
-
-def positive_int(value):
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
-
-
-def non_negative_float(value):
-    number = float(value)
-    if number < 0:
-        raise ValueError(value)
-    return number
 
 
 class Command(BaseCommand):
