@@ -3,11 +3,30 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import BaseUserCreationForm
 
 
+# Control characters, and the bidirectional overrides that can make a name
+# display as other text. Format characters such as the zero-width joiner in
+# emoji sequences stay allowed.
+_HIDDEN_CHARACTERS = {chr(c) for c in range(0x20)} | {"\x7f"} | {
+    chr(c) for c in (*range(0x80, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+}
+
+
+def validate_visible_text(value: str) -> None:
+    hidden = sorted({f"U+{ord(c):04X}" for c in value if c in _HIDDEN_CHARACTERS})
+    if hidden:
+        raise forms.ValidationError(
+            "Remove the invisible control characters (%(codes)s) from this field.",
+            code="control_characters",
+            params={"codes": ", ".join(hidden)},
+        )
+
+
 class SignupForm(BaseUserCreationForm):
     """E-mail, name and password; the e-mail address is also the username."""
 
-    email = forms.EmailField(max_length=254)
-    name = forms.CharField(max_length=150)
+    # The address is stored as the username too, whose column holds 150.
+    email = forms.EmailField(max_length=150)
+    name = forms.CharField(max_length=150, validators=[validate_visible_text])
 
     class Meta:
         model = get_user_model()

@@ -11,6 +11,33 @@ from outbox import aws
 
 
 @checks.register()
+def check_integration_settings(app_configs, **kwargs):
+    errors = []
+    try:
+        unknown = conf.unknown_keys()
+    except ImproperlyConfigured as error:
+        return [checks.Error(str(error), id="integrations.E001")]
+    for key in unknown:
+        errors.append(
+            checks.Warning(
+                f"INTEGRATIONS[{key!r}] is not a known setting and is ignored.",
+                hint=f"Known settings: {', '.join(sorted(conf.DEFAULTS))}.",
+                id="integrations.W002",
+            )
+        )
+    for key in conf.INTEGER_RANGES:
+        try:
+            conf.get_int(key)
+        except ImproperlyConfigured as error:
+            errors.append(checks.Error(str(error), id="integrations.E008"))
+    try:
+        conf.queue_prefix()
+    except ImproperlyConfigured as error:
+        errors.append(checks.Error(str(error), id="integrations.E008"))
+    return errors
+
+
+@checks.register()
 def check_integrations(app_configs, **kwargs):
     try:
         names = registry.enabled_names()
@@ -34,6 +61,11 @@ def check_integrations(app_configs, **kwargs):
                     id="integrations.E003",
                 )
             )
+        for key in ("MESSAGE_RETENTION", "MAX_RECEIVE_COUNT"):
+            try:
+                conf.queue_setting(name, key)
+            except ImproperlyConfigured as error:
+                errors.append(checks.Error(str(error), id="integrations.E004"))
         try:
             visibility = conf.queue_setting(name, "VISIBILITY_TIMEOUT")
         except ImproperlyConfigured as error:

@@ -92,13 +92,56 @@ def handler_entries() -> dict[str, dict]:
     return entries
 
 
+# Allowed ranges of the whole-number settings. The queue ones are SQS's
+# limits; the others keep the consumer's loop and backoff meaningful.
+INTEGER_RANGES = {
+    "VISIBILITY_TIMEOUT": (0, 43_200),
+    "MESSAGE_RETENTION": (60, 1_209_600),
+    "DLQ_RETENTION": (60, 1_209_600),
+    "MAX_RECEIVE_COUNT": (1, 1_000),
+    "WAIT_TIME_SECONDS": (0, 20),
+    "CONCURRENCY": (1, 1_000),
+    "RETRY_BACKOFF_BASE": (1, 43_200),
+    "RETRY_BACKOFF_MAX": (1, 43_200),
+}
+QUEUE_PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9_-]{0,30}$")
+
+
+def _checked_integer(label: str, key: str, value: Any) -> int:
+    low, high = INTEGER_RANGES[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ImproperlyConfigured(
+            f"{label} must be a whole number from {low} to {high}, got {value!r}."
+        )
+    return value
+
+
+def get_int(key: str) -> int:
+    """Return a whole-number setting, raising if it is outside its range."""
+    return _checked_integer(f"INTEGRATIONS[{key!r}]", key, get(key))
+
+
 def queue_setting(name: str, key: str) -> int:
     """Return a per-queue number, from the handler's entry or the default."""
     entry = handler_entries().get(name, {})
-    value = entry.get(key, get(key))
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if key in entry:
+        label = f"INTEGRATIONS['HANDLERS'][{name!r}][{key!r}]"
+        return _checked_integer(label, key, entry[key])
+    return get_int(key)
+
+
+def queue_prefix() -> str:
+    prefix = get("QUEUE_PREFIX")
+    if not isinstance(prefix, str) or not QUEUE_PREFIX_PATTERN.match(prefix):
         raise ImproperlyConfigured(
-            f"{key} for integration {name!r} must be a whole number of seconds or "
-            f"receives, got {value!r}."
+            f"INTEGRATIONS['QUEUE_PREFIX'] must be up to 30 letters, digits, '-' or "
+            f"'_' (SQS queue names allow no others), got {prefix!r}."
         )
-    return value
+    return prefix
+
+
+def unknown_keys() -> list[str]:
+    configured = getattr(settings, "INTEGRATIONS", None) or {}
+    if not isinstance(configured, dict):
+        return []
+    return sorted(set(configured) - set(DEFAULTS))

@@ -133,7 +133,7 @@ class Consumer:
         self.dlq_url = fanout.queue_url(name, dead_letter=True)
         self.fifo = self.queue_url.endswith(".fifo")
         self._read_queue_attributes()
-        self.concurrency = int(concurrency or conf.get("CONCURRENCY"))
+        self.concurrency = int(concurrency or conf.get_int("CONCURRENCY"))
         self.executor = ThreadPoolExecutor(
             max_workers=self.concurrency, thread_name_prefix=f"consume-{name}"
         )
@@ -262,7 +262,8 @@ class Consumer:
             reason = (
                 "an earlier attempt ended without a recorded outcome and "
                 f"integration {self.name!r} has no idempotency key, so the call is "
-                "not repeated; redrive the message to call it again"
+                "not repeated. The earlier call may have reached the third party: "
+                "check there first, and redrive only if it did not"
             )
             return self._dead_letter_delivery(message, delivery, reason, None, extra)
 
@@ -306,8 +307,8 @@ class Consumer:
 
         delay = error.retry_after
         if delay is None:
-            base = conf.get("RETRY_BACKOFF_BASE")
-            ceiling = conf.get("RETRY_BACKOFF_MAX")
+            base = conf.get_int("RETRY_BACKOFF_BASE")
+            ceiling = conf.get_int("RETRY_BACKOFF_MAX")
             delay = min(ceiling, base * 2 ** (receives - 1))
             delay = delay / 2 + random.uniform(0, delay / 2)
         delay = int(min(MAX_VISIBILITY_TIMEOUT, max(0, delay)))
@@ -346,10 +347,11 @@ class Consumer:
         validate_cloudevent(document)
         if "dataref" in document:
             key = document["dataref"]
-            if not isinstance(key, str) or not key.startswith(
-                outbox_conf.get("CLAIM_CHECK_PREFIX")
-            ):
-                raise InvalidMessageError(f"dataref {key!r} is outside the claim-check prefix")
+            if not claimcheck.is_payload_key(key):
+                raise InvalidMessageError(
+                    f"dataref {key!r} is not a key under the claim-check prefix "
+                    f"{outbox_conf.get('CLAIM_CHECK_PREFIX')!r}"
+                )
             data = claimcheck.load_payload(key)
         else:
             data = document.get("data")
@@ -400,7 +402,7 @@ class Consumer:
         """Poll until ``stop`` is set; with ``once``, until the queue is empty."""
         # A short wait even with --once, because short polling may sample only
         # some SQS servers and return nothing while messages remain.
-        wait_seconds = 1 if once else int(conf.get("WAIT_TIME_SECONDS"))
+        wait_seconds = 1 if once else conf.get_int("WAIT_TIME_SECONDS")
         while not stop.is_set():
             try:
                 received = self.poll(wait_seconds)

@@ -51,7 +51,7 @@ class FanoutPlan:
 
 
 def queue_name(integration: str, dead_letter: bool = False) -> str:
-    name = f"{conf.get('QUEUE_PREFIX')}{integration}"
+    name = f"{conf.queue_prefix()}{integration}"
     if dead_letter:
         name += "-dlq"
     if outbox_conf.is_fifo_topic():
@@ -108,14 +108,11 @@ def build_plan() -> FanoutPlan:
         visibility = conf.queue_setting(name, "VISIBILITY_TIMEOUT")
         retention = conf.queue_setting(name, "MESSAGE_RETENTION")
         max_receives = conf.queue_setting(name, "MAX_RECEIVE_COUNT")
-        _check_range(name, "VISIBILITY_TIMEOUT", visibility, 0, 43_200)
-        _check_range(name, "MESSAGE_RETENTION", retention, 60, 1_209_600)
-        _check_range(name, "MAX_RECEIVE_COUNT", max_receives, 1, 1000)
         queue_attributes = {
             "VisibilityTimeout": str(visibility),
             "MessageRetentionPeriod": str(retention),
         }
-        dlq_attributes = {"MessageRetentionPeriod": str(conf.get("DLQ_RETENTION"))}
+        dlq_attributes = {"MessageRetentionPeriod": str(conf.get_int("DLQ_RETENTION"))}
         if fifo:
             queue_attributes["FifoQueue"] = "true"
             dlq_attributes["FifoQueue"] = "true"
@@ -132,13 +129,6 @@ def build_plan() -> FanoutPlan:
             )
         )
     return plan
-
-
-def _check_range(name, key, value, low, high):
-    if not low <= value <= high:
-        raise ImproperlyConfigured(
-            f"{key} of integration {name!r} is {value}; SQS allows {low} to {high}."
-        )
 
 
 def queue_policy(queue_arn: str, topic_arn: str) -> dict:

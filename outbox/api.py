@@ -78,12 +78,35 @@ def _normalise_data(event_type: str, data: Any) -> Any:
     if data is None:
         return {}
     try:
-        return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
+        normalised = json.loads(json.dumps(data, cls=DjangoJSONEncoder, allow_nan=False))
     except (TypeError, ValueError) as error:
         raise EventRecordError(
             f"data of event {event_type!r} is not JSON-serialisable: {error}; "
-            "pass dicts, lists, strings, numbers, booleans, dates or UUIDs"
+            "pass dicts, lists, strings, finite numbers, booleans, dates or UUIDs"
         ) from error
+    _check_text(event_type, normalised, "data")
+    return normalised
+
+
+# PostgreSQL's jsonb rejects U+0000, and a lone surrogate cannot be encoded
+# in UTF-8 for the broker, so neither may stand in any key or string.
+_UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def _check_text(event_type: str, value: Any, path: str) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(event_type, key, f"{path} key {key!r}")
+            _check_text(event_type, item, f"{path}[{key!r}]")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_text(event_type, item, f"{path}[{index}]")
+    elif isinstance(value, str) and _UNSTORABLE_TEXT.search(value):
+        character = _UNSTORABLE_TEXT.search(value).group()
+        raise EventRecordError(
+            f"{path} of event {event_type!r} contains U+{ord(character):04X}, which "
+            "cannot be stored or sent; remove or replace it before recording"
+        )
 
 
 def _schedule_relay() -> None:

@@ -1,10 +1,15 @@
 """System checks that report bad outbox configuration at start-up."""
 
+import re
+
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router
 
 from outbox import conf
+
+# SNS topic names: 1 to 256 of these characters, FIFO ones ending in ".fifo".
+TOPIC_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,251}(\.fifo)?$|^[A-Za-z0-9_-]{1,256}$")
 
 NUMERIC_SETTINGS = (
     "BATCH_SIZE", "POLL_INTERVAL", "LEASE_SECONDS", "MAX_ATTEMPTS", "BACKOFF_BASE",
@@ -33,6 +38,18 @@ def check_outbox_settings(app_configs, **kwargs):
             conf.get_positive_number(key)
         except ImproperlyConfigured as error:
             errors.append(checks.Error(str(error), id="outbox.E002"))
+    topic_name = conf.get("TOPIC_NAME")
+    if not conf.get("TOPIC_ARN") and topic_name and not TOPIC_NAME_PATTERN.match(
+        str(topic_name)
+    ):
+        errors.append(
+            checks.Error(
+                f"OUTBOX['TOPIC_NAME'] = {topic_name!r} is not a valid SNS topic name.",
+                hint="Use 1 to 256 letters, digits, '-' or '_', with '.fifo' at the "
+                "end for a FIFO topic.",
+                id="outbox.E006",
+            )
+        )
     if not (conf.get("TOPIC_ARN") or conf.get("TOPIC_NAME")):
         errors.append(
             checks.Error(

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import posixpath
 from typing import Any
 
+from django.core.exceptions import SuspiciousOperation
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 
@@ -44,6 +46,24 @@ def store_payload(key: str, payload: bytes) -> None:
     logger.debug("stored claim-check payload", extra={"payload_key": key})
 
 
+def is_payload_key(key: Any) -> bool:
+    """Return whether ``key`` names an object under the claim-check prefix.
+
+    A received message supplies the key, so it must not climb out of the
+    prefix with ".." segments, start at the root or repeat separators.
+    """
+    if not isinstance(key, str):
+        return False
+    prefix = conf.get("CLAIM_CHECK_PREFIX")
+    return (
+        key.startswith(prefix)
+        and len(key) > len(prefix)
+        and not key.startswith("/")
+        and posixpath.normpath(key) == key.rstrip("/")
+        and ".." not in key.split("/")
+    )
+
+
 def load_payload(key: str) -> Any:
     """Read and decode the JSON data stored under ``key``."""
     storage = get_storage()
@@ -52,6 +72,10 @@ def load_payload(key: str) -> Any:
             content = handle.read()
     except FileNotFoundError as error:
         raise InvalidMessageError(f"claim-check payload {key!r} not found") from error
+    except SuspiciousOperation as error:
+        raise InvalidMessageError(
+            f"claim-check key {key!r} is outside the storage: {error}"
+        ) from error
     try:
         return json.loads(content.decode("utf-8", "surrogatepass"))
     except ValueError as error:

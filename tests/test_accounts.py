@@ -48,6 +48,11 @@ def test_signup_records_one_event(client):
         ({"password1": "short", "password2": "short"}, "password2"),
         ({"password1": "12345678901", "password2": "12345678901"}, "password2"),
         ({"password2": "something-else-entirely"}, "password2"),
+        ({"email": "b" * 140 + "@example.com"}, "email"),
+        ({"name": "a" * 151}, "name"),
+        ({"name": "Ada\x07 Bell"}, "name"),
+        ({"name": "Ada\u202eecalevoL"}, "name"),
+        ({"name": "Ada\nLovelace"}, "name"),
     ],
 )
 def test_signup_invalid_form_records_nothing(client, overrides, field):
@@ -57,6 +62,15 @@ def test_signup_invalid_form_records_nothing(client, overrides, field):
     assert field in response.context["form"].errors
     assert not User.objects.exists()
     assert not OutboxEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_signup_keeps_emoji_sequences(client):
+    family = "Ada \U0001F468\u200d\U0001F469\u200d\U0001F467"
+    response = client.post(reverse("accounts:signup"), signup_form(name=family))
+
+    assert response.status_code == 302
+    assert OutboxEvent.objects.get().data["name"] == family
 
 
 @pytest.mark.django_db

@@ -142,3 +142,34 @@ def _reset_clients():
     yield
     aws.reset_clients()
     fanout_module.forget_queue_urls()
+
+
+@pytest.mark.parametrize(
+    "overrides, expected_id",
+    [
+        ({"CONCURRENCY": 0}, "integrations.E008"),
+        ({"WAIT_TIME_SECONDS": 50}, "integrations.E008"),
+        ({"RETRY_BACKOFF_BASE": -3}, "integrations.E008"),
+        ({"MAX_RECEIVE_COUNT": 0}, "integrations.E008"),
+        ({"QUEUE_PREFIX": "bad prefix!"}, "integrations.E008"),
+        ({"QUEUE_PREFIX": 7}, "integrations.E008"),
+        ({"FOO": 1}, "integrations.W002"),
+    ],
+)
+def test_integration_settings_checked(settings, overrides, expected_id):
+    settings.INTEGRATIONS = {**settings.INTEGRATIONS, **overrides}
+    from django.core import checks as django_checks
+
+    found = [message.id for message in django_checks.run_checks()]
+
+    assert expected_id in found
+
+
+@pytest.mark.parametrize("name", ["bad topic/name!", "x" * 257, "events.fifo.fifo"])
+def test_invalid_topic_name_checked(settings, name):
+    settings.OUTBOX = {**settings.OUTBOX, "TOPIC_NAME": name}
+    from django.core import checks as django_checks
+
+    found = [message.id for message in django_checks.run_checks()]
+
+    assert "outbox.E006" in found

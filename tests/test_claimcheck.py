@@ -54,3 +54,28 @@ def test_storage_failure_is_an_outage(fanout, settings):
     assert "claim-check store" in result.error
     assert OutboxEvent.objects.get(id=event.id).attempts == 0
 
+
+
+@pytest.mark.parametrize(
+    "key, accepted",
+    [
+        ("outbox-payloads/1.json", True),
+        ("outbox-payloads/a/b.json", True),
+        ("outbox-payloads/../../etc/passwd", False),
+        ("outbox-payloads/a/../../x", False),
+        ("outbox-payloads//x", False),
+        ("outbox-payloads/", False),
+        ("/outbox-payloads/x", False),
+        ("other/x.json", False),
+        (["outbox-payloads/x"], False),
+    ],
+)
+def test_payload_key_stays_under_prefix(key, accepted):
+    assert claimcheck.is_payload_key(key) is accepted
+
+
+def test_key_outside_storage_is_invalid_message(payload_storage):
+    from outbox.exceptions import InvalidMessageError
+
+    with pytest.raises(InvalidMessageError, match="outside the storage"):
+        claimcheck.load_payload("../../etc/passwd")

@@ -104,9 +104,11 @@ def test_disabled_integration_gets_no_queue(aws_settings):
 @pytest.mark.parametrize(
     "key, value, message",
     [
-        ("VISIBILITY_TIMEOUT", 50_000, "SQS allows 0 to 43200"),
-        ("MESSAGE_RETENTION", 10, "SQS allows 60 to 1209600"),
-        ("MAX_RECEIVE_COUNT", "five", "must be a whole number"),
+        ("VISIBILITY_TIMEOUT", 50_000, "from 0 to 43200, got 50000"),
+        ("MESSAGE_RETENTION", 10, "from 60 to 1209600, got 10"),
+        ("MAX_RECEIVE_COUNT", "five", "from 1 to 1000, got 'five'"),
+        ("MAX_RECEIVE_COUNT", 0, "from 1 to 1000, got 0"),
+        ("QUEUE_PREFIX", "bad prefix!", "QUEUE_PREFIX'] must be up to 30 letters"),
     ],
 )
 def test_invalid_queue_settings_name_the_value(aws_settings, key, value, message):

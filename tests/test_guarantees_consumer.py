@@ -162,7 +162,11 @@ BAD_MESSAGES = {
     ),
     "dataref outside prefix": (
         json.dumps(cloudevent(data=None, dataref="../settings.py")),
-        "outside the claim-check prefix",
+        "not a key under the claim-check prefix",
+    ),
+    "dataref climbing out of prefix": (
+        json.dumps(cloudevent(data=None, dataref="outbox-payloads/../../etc/passwd")),
+        "not a key under the claim-check prefix",
     ),
 }
 

@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -37,17 +38,26 @@ class ScriptedPublisher(Publisher):
         return results
 
 
-def drain_queue(queue_url):
+def drain_queue(queue_url, expected=0, timeout=15.0):
+    """Receive and delete until ``expected`` messages came and a 1 s poll is empty.
+
+    LocalStack delivers from SNS to SQS after the publish returns, so an
+    empty first receive does not mean nothing is coming.
+    """
     sqs = aws.client("sqs")
     bodies = []
-    while True:
-        response = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        )
         messages = response.get("Messages", [])
-        if not messages:
-            return bodies
+        if not messages and len(bodies) >= expected:
+            break
         for message in messages:
             bodies.append(json.loads(message["Body"]))
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
 
 
 @pytest.mark.django_db
@@ -60,7 +70,7 @@ def test_relay_publishes_batches_to_sns(fanout):
     assert all(event.sns_message_id for event in published)
     assert all(event.published_at for event in published)
     heap = next(q for q in fanout.queues if q.integration == "heap")
-    received = drain_queue(heap.queue_url)
+    received = drain_queue(heap.queue_url, expected=25)
     assert sorted(body["id"] for body in received) == sorted(str(e.id) for e in events)
 
 
@@ -69,8 +79,12 @@ def test_filter_policy_routes_login_to_heap_only(fanout):
     record_event("user.logged_in", {"user_id": 1}, subject=1)
     call_command("relay_outbox", "--once")
 
-    counts = {queue.integration: len(drain_queue(queue.queue_url)) for queue in fanout.queues}
-    assert counts == {"heap": 1, "mailchimp": 0, "slack": 0}
+    expected = {"heap": 1, "mailchimp": 0, "slack": 0}
+    counts = {
+        queue.integration: len(drain_queue(queue.queue_url, expected[queue.integration]))
+        for queue in fanout.queues
+    }
+    assert counts == expected
 
 
 @pytest.mark.django_db
@@ -191,7 +205,10 @@ def test_relay_command_rejects_bad_publisher_setting(settings):
         call_command("relay_outbox", "--once")
 
 
-@pytest.mark.parametrize("option, value", [("--batch-size", "0"), ("--interval", "-1")])
+@pytest.mark.parametrize(
+    "option, value",
+    [("--batch-size", "0"), ("--interval", "-1"), ("--interval", "inf"), ("--interval", "nan")],
+)
 def test_relay_command_rejects_bad_options(option, value):
     from django.core.management import CommandError
 

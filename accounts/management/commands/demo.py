@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from accounts import demo
+from outbox.management.arguments import port_number
 from integrations import registry
 from integrations.consumer import Consumer
 from outbox.models import OutboxEvent
@@ -26,7 +27,7 @@ class Command(BaseCommand):
             help="Keep the web server, relay and consumers running until Ctrl-C.",
         )
         parser.add_argument(
-            "--port", type=int, default=8000,
+            "--port", type=port_number, default=8000,
             help="Port of the web server with --serve (default 8000; 0 picks a free one).",
         )
 

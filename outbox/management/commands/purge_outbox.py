@@ -33,8 +33,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         days = options["older_than"]
-        if days < 0:
-            raise CommandError(f"--older-than must be 0 or more days, got {days:g}.")
+        # timedelta takes at most 999,999,999 days; NaN fails both tests.
+        if not 0 <= days <= 999_999_999:
+            raise CommandError(
+                f"--older-than must be a number of days from 0 to 999999999, got {days:g}."
+            )
         if options["batch_size"] < 1:
             raise CommandError(
                 f"--batch-size must be at least 1, got {options['batch_size']}."
