@@ -295,7 +295,8 @@ class Consumer:
 
         inbox.finish(delivery, self.consumer_id, Delivery.Status.DELIVERED,
                      response_status=result.status)
-        logger.info("delivered", extra={**extra, "status": result.status})
+        response_status = result.status if result.status is not None else "console"
+        logger.info("delivered", extra={**extra, "status": response_status})
         signals.delivery_succeeded.send(sender=Delivery, delivery=delivery)
         return Outcome("delivered", delete=True)
 

@@ -3,14 +3,16 @@ import signal
 import threading
 import uuid
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.test.utils import override_settings
 from django.utils import timezone
 
 from accounts import demo
-from outbox.management.arguments import port_number
 from integrations import registry
 from integrations.consumer import Consumer
+from outbox.management.arguments import port_number
 from outbox.models import OutboxEvent
 from outbox.relay import Relay
 
@@ -62,6 +64,14 @@ class Command(BaseCommand):
         ))
 
     def serve(self, stack):
+        # Short long polls, so Ctrl-C stops the consumer threads within
+        # about two seconds instead of up to twenty.
+        with override_settings(
+            INTEGRATIONS={**settings.INTEGRATIONS, "WAIT_TIME_SECONDS": 2}
+        ):
+            self._serve(stack)
+
+    def _serve(self, stack):
         password = secrets.token_urlsafe(12)
         admin, _ = get_user_model().objects.get_or_create(
             username="admin", defaults={"is_staff": True, "is_superuser": True}
