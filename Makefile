@@ -33,7 +33,8 @@ test-localstack: $(BIN)/.installed
 
 # The suite on the newest Django 6 and Python 3.13, in a venv of its own. The
 # requirements are the same except for the Django line. LocalStack-only tests
-# are skipped in this run as they are by `make test`.
+# are skipped in this run as they are by `make test`, and so is the chaos
+# test (minutes of 2,000 signups), which `make test` runs on Django 5.2.
 PYTHON_DJANGO6 ?= $(or $(wildcard /root/.pyenv/versions/3.13.0/bin/python),python3.13)
 VENV_DJANGO6 ?= .venv-django6
 BIN_DJANGO6 = $(VENV_DJANGO6)/bin
@@ -47,7 +48,8 @@ $(BIN_DJANGO6)/.installed: requirements.txt
 	touch $@
 
 test-django6: $(BIN_DJANGO6)/.installed
-	$(BIN_DJANGO6)/python -m pytest -m "not localstack_only" $(PYTEST_ARGS)
+	$(BIN_DJANGO6)/python -m pytest -m "not localstack_only" \
+		--deselect tests/test_guarantees_chaos.py::test_chaos_run_loses_nothing $(PYTEST_ARGS)
 
 # Benchmarks on PostgreSQL (BENCH_DATABASE_URL, default: the database
 # bench_perf on 127.0.0.1, created and emptied by the scripts). Each script
