@@ -46,7 +46,7 @@ def relay_all(publisher) -> int:
 
 
 class NullHandler(Handler):
-    """A handler that calls nobody: measures the consumer alone."""
+    """A handler that makes no call, so the benchmark measures the consumer alone."""
 
     event_types = ("bench.consumed",)
 

@@ -2,7 +2,7 @@
 
 Messages go straight into the heap queue on the moto server, so each test
 controls the exact bytes a consumer receives. The heap stand-in is a local
-HTTP server whose answers each test scripts.
+HTTP server whose responses each test scripts.
 """
 
 import json
@@ -207,7 +207,7 @@ TRANSIENT_RESPONSES = {
 
 
 class SilentServer:
-    """A loopback TCP server that accepts connections and never answers."""
+    """A loopback TCP server that accepts connections and never responds."""
 
     def __init__(self):
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -416,7 +416,7 @@ def test_database_outage_deletes_nothing(
 def test_outage_after_call_repeats_same_key(
     postgres, transactional_db, heap, third_parties, monkeypatch
 ):
-    # The third party answered, then recording the delivery failed: the
+    # The third party responded, then recording the delivery failed: the
     # message comes back and the call is repeated with the same idempotency
     # key, which Heap records once.
     consumer = heap(VISIBILITY_TIMEOUT=1)

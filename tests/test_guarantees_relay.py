@@ -110,7 +110,7 @@ def test_concurrent_relays_publish_each_once(
 
 
 class BlackHole:
-    """A loopback TCP server that accepts connections and never answers."""
+    """A loopback TCP server that accepts connections and never responds."""
 
     def __init__(self):
         self.listener = socket.create_server(("127.0.0.1", 0))
