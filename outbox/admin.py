@@ -307,45 +307,46 @@ class OutboxEventAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry failed events", permissions=["change"])
     def retry_events(self, request, queryset):
-        form = ReasonForm(request.POST if is_confirmed(request) else None)
-        if not form.is_valid():
-            return confirmation_response(
-                self, request, queryset, action="retry_events", form=form,
-                title="Retry failed events",
-                text="Failed events go back to pending with their attempts reset, "
-                "so the relay publishes them again. Events in another status are "
-                "left as they are.",
-            )
-        ids = limited_ids(queryset.filter(status=OutboxEvent.Status.FAILED))
-        changed = self._requeue(ids)
-        log_event_changes(
-            request, ids,
-            "Retried: status failed to pending, attempts reset." + reason_suffix(form),
+        return self._requeue_action(
+            request, queryset, action="retry_events",
+            from_status=OutboxEvent.Status.FAILED,
+            title="Retry failed events",
+            text="Failed events go back to pending with their attempts reset, "
+            "so the relay publishes them again. Events in another status are "
+            "left as they are.",
+            log_message="Retried: status failed to pending, attempts reset.",
+            verb="Retried",
         )
-        self._report(request, "Retried", changed, queryset, "failed")
-        return None
 
     @admin.action(
         description="Replay to every subscriber (publish again)", permissions=["change"]
     )
     def replay_events(self, request, queryset):
+        return self._requeue_action(
+            request, queryset, action="replay_events",
+            from_status=OutboxEvent.Status.PUBLISHED,
+            title="Replay events to every subscriber",
+            text="Published events go back to pending, so the relay publishes "
+            "them to the topic again. Integrations that already delivered an "
+            "event skip the copy; the others deliver it.",
+            log_message="Replayed: status published to pending for publication to "
+            "every subscriber.",
+            verb="Replayed",
+        )
+
+    def _requeue_action(
+        self, request, queryset, *, action, from_status, title, text, log_message, verb
+    ):
+        """Confirm, then put the selected events in ``from_status`` back to pending."""
         form = ReasonForm(request.POST if is_confirmed(request) else None)
         if not form.is_valid():
             return confirmation_response(
-                self, request, queryset, action="replay_events", form=form,
-                title="Replay events to every subscriber",
-                text="Published events go back to pending, so the relay publishes "
-                "them to the topic again. Integrations that already delivered an "
-                "event skip the copy; the others deliver it.",
+                self, request, queryset, action=action, form=form, title=title, text=text
             )
-        ids = limited_ids(queryset.filter(status=OutboxEvent.Status.PUBLISHED))
+        ids = limited_ids(queryset.filter(status=from_status))
         changed = self._requeue(ids)
-        log_event_changes(
-            request, ids,
-            "Replayed: status published to pending for publication to every "
-            "subscriber." + reason_suffix(form),
-        )
-        self._report(request, "Replayed", changed, queryset, "published")
+        log_event_changes(request, ids, log_message + reason_suffix(form))
+        self._report(request, verb, changed, queryset, from_status.value)
         return None
 
     def _requeue(self, ids) -> int:

@@ -113,7 +113,20 @@ def aws_endpoint(request):
 
 
 @pytest.fixture
-def aws_settings(settings, aws_endpoint, tmp_path):
+def payload_storage(settings, tmp_path):
+    """Store claim-check payloads in this test's temporary folder."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "outbox_payloads": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "payloads")},
+        },
+    }
+    return tmp_path / "payloads"
+
+
+@pytest.fixture
+def aws_settings(settings, aws_endpoint, payload_storage):
     """Point the outbox at the local AWS with names unique to this test."""
     suffix = uuid.uuid4().hex[:8]
     settings.OUTBOX = {
@@ -124,13 +137,6 @@ def aws_settings(settings, aws_endpoint, tmp_path):
         "TOPIC_ARN": None,
     }
     settings.INTEGRATIONS = {**settings.INTEGRATIONS, "QUEUE_PREFIX": f"t{suffix}-"}
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "outbox_payloads": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "payloads")},
-        },
-    }
     aws.reset_clients()
     fanout_module.forget_queue_urls()
     yield settings
@@ -259,3 +265,19 @@ def third_parties(settings, httpserver):
     parties = ThirdParties(httpserver)
     settings.INTEGRATIONS = {**settings.INTEGRATIONS, "HANDLERS": parties.handler_settings()}
     return parties
+
+
+@pytest.fixture
+def fast_passwords(settings):
+    """Hash staff passwords with MD5, which is fast and enough for tests."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def operator(client, fast_passwords):
+    """Return a client logged in as staff with the outbox change permissions."""
+    from tests.admin_helpers import OPERATOR, PASSWORD, make_staff
+
+    make_staff("operator", *OPERATOR)
+    assert client.login(username="operator", password=PASSWORD)
+    return client

@@ -7,23 +7,11 @@ from django.urls import reverse
 
 from integrations.models import Delivery
 from tests.admin_helpers import (
-    OPERATOR, PASSWORD, VIEW_ONLY, changelist_url, deliver, failed, login_event,
+    PASSWORD, VIEW_ONLY, changelist_url, deliver, failed, login_event,
     make_staff, published, signup_event,
 )
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def operator(client):
-    make_staff("operator", *OPERATOR)
-    assert client.login(username="operator", password=PASSWORD)
-    return client
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
 
 def result_ids(response) -> set[str]:

@@ -13,23 +13,11 @@ from outbox import aws
 from outbox.messages import build_attributes, build_cloudevent, encode_json
 from outbox.models import OutboxEvent
 from tests.admin_helpers import (
-    OPERATOR, PASSWORD, changelist_url, deliver, failed, login_event, make_staff,
+    PASSWORD, changelist_url, deliver, failed, login_event, make_staff,
     published, signup_event,
 )
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture
-def operator(client):
-    make_staff("operator", *OPERATOR)
-    assert client.login(username="operator", password=PASSWORD)
-    return client
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
 
 def run_action(client, action, events, **fields):

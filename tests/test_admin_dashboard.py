@@ -16,12 +16,7 @@ from tests.admin_helpers import (
     DASHBOARD, PASSWORD, failed, hours_ago, make_staff, published, signup_event,
 )
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
 
 def fill_outbox():

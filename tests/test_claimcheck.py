@@ -9,18 +9,6 @@ from outbox.models import OutboxEvent
 from outbox.publishers import SNSPublisher
 
 
-@pytest.fixture
-def payload_storage(settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "outbox_payloads": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "payloads")},
-        },
-    }
-    return tmp_path / "payloads"
-
-
 def test_republish_keeps_stored_payload(payload_storage):
     claimcheck.store_payload("p/1.json", b'{"n": 1}')
     stored = payload_storage / "p" / "1.json"

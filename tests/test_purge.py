@@ -21,18 +21,6 @@ pytestmark = pytest.mark.django_db
 DAY = 24
 
 
-@pytest.fixture
-def payload_storage(settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "outbox_payloads": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(tmp_path / "payloads")},
-        },
-    }
-    return tmp_path / "payloads"
-
-
 def old_published(subject, days=10, **fields):
     moment = hours_ago(days * DAY)
     event = signup_event(
