@@ -24,7 +24,7 @@ def validate_visible_text(value: str) -> None:
 class SignupForm(BaseUserCreationForm):
     """E-mail, name and password; the e-mail address is also the username."""
 
-    # The address is stored as the username too, whose column holds 150.
+    # The address is stored as the username too, whose column allows 150.
     email = forms.EmailField(max_length=150)
     name = forms.CharField(max_length=150, validators=[validate_visible_text])
 

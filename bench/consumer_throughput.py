@@ -2,7 +2,7 @@
 
 The queue is filled with CloudEvents (raw delivery, as the fan-out sets up)
 through ``SendMessageBatch``, then drained by one consumer process with a
-handler that calls nobody (bench/naive.py ``NullHandler``). The baseline
+handler that makes no call (bench/naive.py ``NullHandler``). The baseline
 drains an equal queue one message at a time: receive one, handle it with
 the same ``Consumer.process``, delete it. LocalStack is started for the run
 by bench/localstack.py unless ``--endpoint`` names a running one.

@@ -296,7 +296,7 @@ class LocalStackServer:
                 return
             time.sleep(0.2)
         raise LocalStackError(
-            f"LocalStack did not answer {self.endpoint_url}/_localstack/health "
+            f"LocalStack did not respond at {self.endpoint_url}/_localstack/health "
             f"within {self.startup_timeout}s; its log {self.log_path} ends with:\n"
             f"{self.log_tail()}"
         )

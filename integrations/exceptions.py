@@ -24,4 +24,4 @@ class TransientDeliveryError(DeliveryError):
 
 
 class PermanentDeliveryError(DeliveryError):
-    """Retrying cannot help: other 4xx answers or an event the handler rejects."""
+    """Retrying cannot help: other 4xx responses or an event the handler rejects."""

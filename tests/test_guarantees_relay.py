@@ -149,7 +149,7 @@ def test_killed_relay_rows_published_after_lease(
     expected = record_logins(30)
     black_hole = BlackHole()
     # This relay claims a batch, then hangs in PublishBatch on a server that
-    # never answers, holding a two-second lease when it is killed.
+    # never responds, holding a two-second lease when it is killed.
     stuck_env = relay_environment(
         LEASE_SECONDS=2, AWS_ENDPOINT_URL=black_hole.url, TOPIC_ARN=fanout.topic_arn
     )

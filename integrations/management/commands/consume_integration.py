@@ -18,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("name", help="Integration name, a key of INTEGRATIONS['HANDLERS'].")
         parser.add_argument(
             "--once", action="store_true",
-            help="Handle what the queue holds now, then exit.",
+            help="Handle the messages now in the queue, then exit.",
         )
         parser.add_argument(
             "--concurrency", type=positive_int, default=None,
