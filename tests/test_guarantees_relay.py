@@ -392,15 +392,25 @@ def test_fifo_topic_groups_by_subject(postgres, transactional_db, aws_settings):
     finally:
         relay.close()
 
-    response = aws.client("sqs").receive_message(
-        QueueUrl=heap_queue(plan),
-        MaxNumberOfMessages=10,
-        WaitTimeSeconds=1,
-        MessageSystemAttributeNames=["MessageGroupId", "MessageDeduplicationId"],
-    )
-    received = {
-        json.loads(m["Body"])["id"]: m["Attributes"] for m in response["Messages"]
-    }
+    # LocalStack fans out after the publish returns and may hand out one
+    # message of a FIFO group per receive, so receive and delete until all
+    # four arrived or the deadline passed.
+    sqs = aws.client("sqs")
+    received = {}
+    deadline = time.monotonic() + 15
+    while len(received) < len(events) and time.monotonic() < deadline:
+        response = sqs.receive_message(
+            QueueUrl=heap_queue(plan),
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            MessageSystemAttributeNames=["MessageGroupId", "MessageDeduplicationId"],
+        )
+        for message in response.get("Messages", []):
+            received[json.loads(message["Body"])["id"]] = message["Attributes"]
+            sqs.delete_message(
+                QueueUrl=heap_queue(plan), ReceiptHandle=message["ReceiptHandle"]
+            )
+    assert len(received) == len(events)
     for event in events:
         attributes = received[str(event.id)]
         assert attributes["MessageGroupId"] == event.subject
